@@ -1,0 +1,61 @@
+"""``mtls-conformance expect``: the engine's expectation for every probe of a scenario file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from mtls_conformance.engine import Expectation, expect_all
+from mtls_conformance.scenario import load_scenario
+from mtls_conformance.versions import resolve_version
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "expect",
+        help="expected outcome of every probe in a scenario file",
+        description="Print what Istio must do for every probe of SCENARIO, with the rules and their sources. "
+        "No cluster is needed. JSON output is a stable contract (see README, 'Expectation JSON').",
+    )
+    p.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file (see README, 'Scenario files')")
+    p.add_argument("--istio-version", metavar="V", help="Istio version, e.g. 1.30 or 1.30.3 (default: latest stable)")
+    p.add_argument("--format", choices=("json", "table"), default="table", help="output format (default: table)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    version = resolve_version(args.istio_version)
+    scenario = load_scenario(args.scenario)
+    expectations = expect_all(scenario, version)
+    if args.format == "json":
+        doc = {
+            "scenario": scenario.name,
+            "istio_version": version.minor_line,
+            "probes": [e.as_dict() for e in expectations],
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        print(render_table(scenario.name, version.minor_line, expectations))
+    return 0
+
+
+def render_table(name: str, version: str, expectations: tuple[Expectation, ...]) -> str:
+    header = ("FROM", "TO", "PORT", "ADDR", "SERVER", "CLIENT SENDS", "EXPECT", "RULES")
+    rows = [header]
+    for e in expectations:
+        rows.append((
+            e.probe.source,
+            e.probe.target,
+            str(e.probe.port),
+            e.probe.address.value,
+            e.server_mode.value if e.server_mode else "no-sidecar",
+            e.client_sends.value,
+            ("mTLS" if e.mtls else "plaintext") if e.connect else f"FAIL {e.failure}",
+            ",".join(r.id for r in e.rules),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    lines = [f"scenario {name} on Istio {version}: {len(expectations)} probes"]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
+    return "\n".join(lines)

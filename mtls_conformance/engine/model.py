@@ -1,0 +1,90 @@
+"""What the engine returns: an expectation per probe, with the reasoning steps that produced it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtls_conformance.engine.rules import Rule, rule
+from mtls_conformance.scenario.model import Probe
+
+
+class Mode(enum.StrEnum):
+    """Effective PeerAuthentication mode of a sidecar for one port."""
+
+    STRICT = "STRICT"
+    PERMISSIVE = "PERMISSIVE"
+    DISABLE = "DISABLE"
+
+
+class ClientSends(enum.StrEnum):
+    """What leaves the client (its sidecar, if any) toward the server."""
+
+    PLAINTEXT = "plaintext"
+    ISTIO_MUTUAL = "istio_mutual"
+    SIMPLE = "simple"  # TLS without a client certificate
+    MUTUAL = "mutual"  # TLS with user-supplied certificates
+
+
+class Failure(enum.StrEnum):
+    """Named outcomes of a refused probe (cilium-style names, contract values)."""
+
+    RESET = "reset"  # connection reset/closed: curl exit 56 or 52
+    UPSTREAM_503 = "503"  # the client sidecar could not connect upstream
+    DENIED_403 = "403"  # authorization denied
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of reasoning: a rule and what it concluded here."""
+
+    rule: Rule
+    detail: str
+
+    @staticmethod
+    def of(rule_id: str, detail: str) -> Step:
+        return Step(rule(rule_id), detail)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    probe: Probe
+    connect: bool
+    mtls: bool | None
+    failure: Failure | None
+    server_mode: Mode | None  # None: the server has no sidecar
+    client_sends: ClientSends
+    steps: tuple[Step, ...] = field(default=())
+    client_principal: str | None = None  # SPIFFE ID the server sees (mTLS only)
+    server_principal: str | None = None  # SPIFFE ID of the server sidecar (mTLS only)
+    target_port: int = 0
+    protocol: str = "http"
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        seen: dict[str, Rule] = {}
+        for s in self.steps:
+            seen.setdefault(s.rule.id, s.rule)
+        return tuple(seen.values())
+
+    @property
+    def outcome(self) -> str:
+        """A compact name for the whole outcome: 'mtls', 'plaintext', or the failure."""
+        if not self.connect:
+            return f"fail:{self.failure}"
+        return "mtls" if self.mtls else "plaintext"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.probe.source,
+            "to": self.probe.target,
+            "port": self.probe.port,
+            "address": self.probe.address.value,
+            "connect": self.connect,
+            "mtls": self.mtls,
+            "failure": self.failure.value if self.failure else None,
+            "server_mode": self.server_mode.value if self.server_mode else None,
+            "client_sends": self.client_sends.value,
+            "rules": [r.as_dict() for r in self.rules],
+        }

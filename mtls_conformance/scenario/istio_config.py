@@ -1,0 +1,190 @@
+"""Structural checks of the Istio resources a scenario applies.
+
+The engine only models fields whose semantics it can cite; anything else is rejected here with a
+one-line fix rather than silently ignored (a silently ignored field would make a verdict wrong).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mtls_conformance.errors import InputError
+from mtls_conformance.scenario.model import IstioResource, MeshConfig
+
+ErrorFactory = Callable[[str, str, str], InputError]
+
+API_VERSIONS: dict[str, tuple[str, ...]] = {
+    "PeerAuthentication": ("security.istio.io/v1", "security.istio.io/v1beta1"),
+    "AuthorizationPolicy": ("security.istio.io/v1", "security.istio.io/v1beta1"),
+    "DestinationRule": ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"),
+}
+PA_MODES = ("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
+DR_TLS_MODES = ("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
+AP_ACTIONS = ("ALLOW", "DENY")
+AP_SOURCE_KEYS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
+AP_OPERATION_KEYS = ("ports", "notPorts")
+
+
+def check_resource(err: ErrorFactory, field: str, item: Any, mesh: MeshConfig) -> IstioResource:
+    if not isinstance(item, Mapping):
+        raise err(field, "must be a Kubernetes object (a mapping)", "write '{apiVersion: ..., kind: ..., metadata: {...}, spec: {...}}'")
+    kind = item.get("kind")
+    if kind not in API_VERSIONS:
+        raise err(f"{field}.kind", f"{kind!r} is not supported", "use PeerAuthentication, DestinationRule or AuthorizationPolicy")
+    api = item.get("apiVersion")
+    if api not in API_VERSIONS[kind]:
+        raise err(f"{field}.apiVersion", f"{api!r} is not an apiVersion of {kind}", "use one of " + ", ".join(API_VERSIONS[kind]))
+    meta = item.get("metadata")
+    if not isinstance(meta, Mapping):
+        raise err(f"{field}.metadata", "is missing", "add 'metadata: {name: ..., namespace: ...}'")
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not isinstance(name, str) or not name:
+        raise err(f"{field}.metadata.name", "is missing", "give the resource a name")
+    if not isinstance(namespace, str) or not namespace:
+        raise err(f"{field}.metadata.namespace", "is missing", f"set the namespace explicitly (mesh-wide policies go in '{mesh.root_namespace}')")
+    spec = item.get("spec", {})
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, Mapping):
+        raise err(f"{field}.spec", "must be a mapping", "write 'spec: {...}'")
+    checker = {"PeerAuthentication": _peer_auth, "DestinationRule": _destination_rule, "AuthorizationPolicy": _authz}[kind]
+    checker(err, f"{field}.spec", spec)
+    ts = meta.get("creationTimestamp")
+    return IstioResource(
+        api_version=api,
+        kind=kind,
+        name=name,
+        namespace=namespace,
+        spec=spec,
+        created_rank=-1,
+        creation_timestamp=str(ts) if ts is not None else None,
+        raw=item,
+    )
+
+
+def _keys(err: ErrorFactory, field: str, doc: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> None:
+    for key in doc:
+        if key not in allowed:
+            raise err(f"{field}.{key}", f"is not modeled by the expectation engine for {what}", "remove it, or use only: " + ", ".join(allowed))
+
+
+def _selector(err: ErrorFactory, field: str, sel: Any) -> None:
+    if sel is None:
+        return
+    if not isinstance(sel, Mapping):
+        raise err(field, "must be a mapping", "write 'selector: {matchLabels: {app: httpbin}}'")
+    _keys(err, field, sel, ("matchLabels",), "selectors")
+    labels = sel.get("matchLabels") or {}
+    if not isinstance(labels, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise err(f"{field}.matchLabels", "must map label names to string values", "write 'matchLabels: {app: httpbin}' (quote numbers)")
+
+
+def _mode(err: ErrorFactory, field: str, holder: Any, allowed: tuple[str, ...], default: str) -> None:
+    if holder is None:
+        return
+    if not isinstance(holder, Mapping):
+        raise err(field, "must be a mapping", f"write '{field.rsplit('.', 1)[-1]}: {{mode: {allowed[-1]}}}'")
+    mode = holder.get("mode", default)
+    if mode not in allowed:
+        raise err(f"{field}.mode", f"{mode!r} is not a valid mode", "use one of " + ", ".join(allowed))
+
+
+def _peer_auth(err: ErrorFactory, field: str, spec: Mapping[str, Any]) -> None:
+    _keys(err, field, spec, ("selector", "mtls", "portLevelMtls"), "PeerAuthentication")
+    _selector(err, f"{field}.selector", spec.get("selector"))
+    if spec.get("mtls") is not None:
+        _keys(err, f"{field}.mtls", spec["mtls"] if isinstance(spec["mtls"], Mapping) else {}, ("mode",), "PeerAuthentication mtls")
+    _mode(err, f"{field}.mtls", spec.get("mtls"), PA_MODES, "UNSET")
+    plm = spec.get("portLevelMtls")
+    if plm is None:
+        return
+    if not isinstance(plm, Mapping) or not plm:
+        raise err(f"{field}.portLevelMtls", "must be a non-empty mapping of container port to {mode: ...}", "write 'portLevelMtls: {8080: {mode: DISABLE}}'")
+    has_selector = bool(((spec.get("selector") or {}).get("matchLabels")) or {})
+    if not has_selector:
+        # CRD CEL rule since 1.23 and istiod's webhook: "portLevelMtls requires selector".
+        raise err(f"{field}.portLevelMtls", "portLevelMtls requires selector (Istio rejects it on mesh- and namespace-wide policies)", "add 'selector: {matchLabels: {...}}' naming the workload")
+    for key, value in plm.items():
+        try:
+            port = int(str(key))
+        except ValueError:
+            raise err(f"{field}.portLevelMtls.{key}", "is not a port number", "key port-level settings by the container (target) port, e.g. 8080") from None
+        if not 1 <= port <= 65535:
+            raise err(f"{field}.portLevelMtls.{key}", "port must be between 1-65535", "use the workload's container port")
+        if value is None:
+            raise err(f"{field}.portLevelMtls.{key}", "has no settings", "write '{mode: DISABLE}' (or STRICT, PERMISSIVE, UNSET)")
+        _mode(err, f"{field}.portLevelMtls.{key}", value, PA_MODES, "UNSET")
+
+
+def _tls(err: ErrorFactory, field: str, tls: Any) -> None:
+    if tls is None:
+        return
+    _mode(err, field, tls, DR_TLS_MODES, "DISABLE")
+
+
+def _destination_rule(err: ErrorFactory, field: str, spec: Mapping[str, Any]) -> None:
+    _keys(err, field, spec, ("host", "trafficPolicy", "subsets", "exportTo", "workloadSelector"), "DestinationRule")
+    host = spec.get("host")
+    if not isinstance(host, str) or not host:
+        raise err(f"{field}.host", "is missing", "name the Service, e.g. 'host: httpbin.foo.svc.cluster.local'")
+    _selector(err, f"{field}.workloadSelector", spec.get("workloadSelector"))
+    export = spec.get("exportTo")
+    if export is not None and (not isinstance(export, list) or not all(isinstance(e, str) for e in export)):
+        raise err(f"{field}.exportTo", "must be a list of namespaces", "write 'exportTo: [\".\"]' or '[\"*\"]'")
+    tp = spec.get("trafficPolicy")
+    if tp is None:
+        return
+    if not isinstance(tp, Mapping):
+        raise err(f"{field}.trafficPolicy", "must be a mapping", "write 'trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}'")
+    _tls(err, f"{field}.trafficPolicy.tls", tp.get("tls"))
+    pls = tp.get("portLevelSettings")
+    if pls is None:
+        return
+    if not isinstance(pls, list):
+        raise err(f"{field}.trafficPolicy.portLevelSettings", "must be a list", "write 'portLevelSettings: [{port: {number: 8000}, tls: {mode: DISABLE}}]'")
+    for i, entry in enumerate(pls):
+        ef = f"{field}.trafficPolicy.portLevelSettings[{i}]"
+        if not isinstance(entry, Mapping):
+            raise err(ef, "must be a mapping", "write '{port: {number: 8000}, tls: {mode: DISABLE}}'")
+        number = (entry.get("port") or {}).get("number") if isinstance(entry.get("port"), Mapping) else None
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:
+            raise err(f"{ef}.port.number", "must be a Service port number", "key DestinationRule port-level settings by the Service port, e.g. 'port: {number: 8000}'")
+        _tls(err, f"{ef}.tls", entry.get("tls"))
+
+
+def _authz(err: ErrorFactory, field: str, spec: Mapping[str, Any]) -> None:
+    _keys(err, field, spec, ("selector", "action", "rules"), "AuthorizationPolicy")
+    _selector(err, f"{field}.selector", spec.get("selector"))
+    action = spec.get("action", "ALLOW")
+    if action not in AP_ACTIONS:
+        raise err(f"{field}.action", f"{action!r} is not modeled by the engine", "use ALLOW or DENY")
+    rules = spec.get("rules")
+    if rules is None:
+        return
+    if not isinstance(rules, list):
+        raise err(f"{field}.rules", "must be a list", "write 'rules: [{from: [{source: {principals: [...]}}]}]'")
+    for i, raw_rule in enumerate(rules):
+        rf = f"{field}.rules[{i}]"
+        rule = {} if raw_rule is None else raw_rule
+        if not isinstance(rule, Mapping):
+            raise err(rf, "must be a mapping", "write '{from: [{source: {...}}]}'")
+        _keys(err, rf, rule, ("from", "to"), "authorization rules")
+        for part, inner, allowed in (("from", "source", AP_SOURCE_KEYS), ("to", "operation", AP_OPERATION_KEYS)):
+            entries = rule.get(part)
+            if entries is None:
+                continue
+            if not isinstance(entries, list):
+                raise err(f"{rf}.{part}", "must be a list", f"write '{part}: [{{{inner}: {{...}}}}]'")
+            for j, entry in enumerate(entries):
+                ef = f"{rf}.{part}[{j}]"
+                if not isinstance(entry, Mapping):
+                    raise err(ef, "must be a mapping", f"write '{{{inner}: {{...}}}}'")
+                _keys(err, ef, entry, (inner,), "authorization rules")
+                body = entry.get(inner) or {}
+                if not isinstance(body, Mapping):
+                    raise err(f"{ef}.{inner}", "must be a mapping", "see the AuthorizationPolicy reference")
+                _keys(err, f"{ef}.{inner}", body, allowed, f"{part}.{inner}")
+                for key, values in body.items():
+                    if not isinstance(values, list) or not all(isinstance(v, str | int) for v in values):
+                        raise err(f"{ef}.{inner}.{key}", "must be a list of strings", f"write '{key}: [\"...\"]'")

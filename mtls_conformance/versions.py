@@ -1,0 +1,136 @@
+"""Istio versions the suite supports, and the version facts the engine and harness rely on.
+
+Version differences are data (``data/istio-versions.yaml``), each with its source, never ``if`` chains.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from mtls_conformance.errors import InputError
+
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?$")
+
+
+@dataclass(frozen=True, order=True)
+class IstioVersion:
+    major: int
+    minor: int
+    patch: int | None = None
+
+    @property
+    def minor_line(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def __str__(self) -> str:
+        return self.minor_line if self.patch is None else f"{self.minor_line}.{self.patch}"
+
+    def line(self) -> IstioVersion:
+        return IstioVersion(self.major, self.minor)
+
+
+@dataclass(frozen=True)
+class VersionFact:
+    """A fact that holds from ``since`` (inclusive) until ``until`` (exclusive), with its source."""
+
+    id: str
+    says: str
+    source: str
+    since: IstioVersion | None
+    until: IstioVersion | None
+    kind: str  # "api" (what the API server accepts) or "behaviour" (what the data plane does)
+
+    def holds_for(self, version: IstioVersion) -> bool:
+        v = version.line()
+        return (self.since is None or v >= self.since) and (self.until is None or v < self.until)
+
+
+@dataclass(frozen=True)
+class VersionCatalog:
+    supported: tuple[IstioVersion, ...]
+    latest_stable: IstioVersion
+    pinned_patch: dict[str, str]
+    facts: tuple[VersionFact, ...]
+    source: str
+
+    @property
+    def oldest(self) -> IstioVersion:
+        return self.supported[0]
+
+    @property
+    def newest(self) -> IstioVersion:
+        return self.supported[-1]
+
+    def facts_for(self, version: IstioVersion) -> tuple[VersionFact, ...]:
+        return tuple(f for f in self.facts if f.holds_for(version))
+
+    def fact(self, fact_id: str) -> VersionFact:
+        for f in self.facts:
+            if f.id == fact_id:
+                return f
+        raise KeyError(fact_id)
+
+    def install_version(self, version: IstioVersion) -> str:
+        """The full release to install for a minor line (a patch given by the user wins)."""
+        if version.patch is not None:
+            return str(version)
+        return self.pinned_patch[version.minor_line]
+
+
+def parse_version(text: str, where: str = "--istio-version") -> IstioVersion:
+    m = _VERSION_RE.match(str(text).strip())
+    if not m:
+        raise InputError(where, f"{text!r} is not an Istio version", "use MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 1.30 or 1.30.3")
+    major, minor, patch, _pre = m.groups()
+    return IstioVersion(int(major), int(minor), int(patch) if patch is not None else None)
+
+
+def _parse_opt(text: Any) -> IstioVersion | None:
+    return None if text in (None, "") else parse_version(str(text), "data/istio-versions.yaml")
+
+
+@functools.cache
+def catalog() -> VersionCatalog:
+    raw = yaml.safe_load(resources.files("mtls_conformance.data").joinpath("istio-versions.yaml").read_text())
+    supported = tuple(sorted(parse_version(v, "data/istio-versions.yaml") for v in raw["supported"]))
+    facts = tuple(
+        VersionFact(
+            id=f["id"],
+            says=" ".join(f["says"].split()),
+            source=f["source"],
+            since=_parse_opt(f.get("since")),
+            until=_parse_opt(f.get("until")),
+            kind=f["kind"],
+        )
+        for f in raw["facts"]
+    )
+    return VersionCatalog(
+        supported=supported,
+        latest_stable=parse_version(raw["latest_stable"], "data/istio-versions.yaml"),
+        pinned_patch={str(k): str(v) for k, v in raw["pinned_patch"].items()},
+        facts=facts,
+        source=raw["source"],
+    )
+
+
+def resolve_version(text: str | None, where: str = "--istio-version") -> IstioVersion:
+    """Parse and range-check a user's version; ``None`` means the latest stable release."""
+    cat = catalog()
+    if text is None:
+        return cat.latest_stable
+    version = parse_version(text, where)
+    if not cat.oldest <= version.line() <= cat.newest:
+        raise InputError(
+            where,
+            f"Istio {version} is not supported",
+            f"choose a version from {cat.oldest} to {cat.newest} (supported releases: "
+            + ", ".join(str(v) for v in cat.supported)
+            + ")",
+        )
+    return version
