@@ -1,0 +1,1 @@
+"""The plan (pure): conformance matrix -> cases -> phases -> manifests."""
