@@ -53,3 +53,18 @@ class Evidence:
     detail: str
     artefact: str = ""  # excerpt or path of the artefact behind it
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """One probe as the client pod runs it: a new connection to host:port.
+
+    ``host`` is a Service DNS name, an IP, or a pod-IP placeholder (see ``observe.curl.pod_ip_placeholder``)
+    that the executor resolves before building the script.
+    """
+
+    probe_id: str
+    host: str
+    port: int
+    protocol: str = "http"  # "http": GET the backend's header-echo path; "tcp": send a line, read the echo
+    path: str = "/headers"
