@@ -41,13 +41,14 @@ def _source_matches(source: Mapping[str, Any], principal: str | None, namespace:
         ("namespaces", namespace, True),
         ("notNamespaces", namespace, False),
     )
-    return all(_any(source[key], value) == positive for key, value, positive in checks if key in source)
+    # An empty list is an unset field in Istio's protobuf API, so it constrains nothing.
+    return all(_any(source[key], value) == positive for key, value, positive in checks if source.get(key))
 
 
 def _operation_matches(operation: Mapping[str, Any], port: int) -> bool:
-    if "ports" in operation and str(port) not in {str(p) for p in operation["ports"]}:
+    if operation.get("ports") and str(port) not in {str(p) for p in operation["ports"]}:
         return False
-    return not ("notPorts" in operation and str(port) in {str(p) for p in operation["notPorts"]})
+    return not (operation.get("notPorts") and str(port) in {str(p) for p in operation["notPorts"]})
 
 
 def _rule_matches(rule: Mapping[str, Any] | None, principal: str | None, namespace: str | None, port: int) -> bool:

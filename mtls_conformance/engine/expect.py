@@ -5,13 +5,15 @@ Pure: a scenario and a version in, expectations with cited reasoning out. Reads 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mtls_conformance.engine import authz
 from mtls_conformance.engine.destination_rule import find_destination_rule, tls_for_port
 from mtls_conformance.engine.model import ClientSends, Expectation, Failure, Mode, Step
 from mtls_conformance.engine.peer_auth import effective_mode, namespace_mode
-from mtls_conformance.scenario.model import Address, Probe, Protocol, Scenario, Workload
+from mtls_conformance.scenario.model import Address, IstioResource, Probe, Protocol, Scenario, Workload
 from mtls_conformance.versions import IstioVersion, catalog
 
 _SENDS_BY_DR_MODE = {
@@ -33,7 +35,8 @@ class _Target:
 def _target(server: Workload, probe: Probe) -> _Target:
     if probe.address is Address.SERVICE:
         sp = server.service_port(probe.port)
-        assert sp is not None, "validated by the scenario loader"
+        if sp is None:
+            raise ValueError(f"{probe.id}: {probe.port} is not a Service port of {server.key}")
         return _Target(sp.target_port, sp.port, sp.protocol, True)
     sp = server.port_for_target(probe.port)
     protocol = server.protocol_of_container_port(probe.port)
@@ -47,6 +50,17 @@ def spiffe(scenario: Scenario, workload: Workload) -> str:
     return f"spiffe://{scenario.mesh.trust_domain}/ns/{workload.namespace}/sa/{workload.service_account}"
 
 
+def _dr_tls_sends(rule: IstioResource, mode: str, settings: Mapping[str, Any] | None) -> tuple[ClientSends, Step | None]:
+    # cluster_tls.go buildUpstreamClusterTLSContext: on a sidecar, SIMPLE/MUTUAL with credentialName is honoured
+    # only for a DestinationRule with a workloadSelector; otherwise the cluster gets no TLS context at all.
+    if mode in ("SIMPLE", "MUTUAL") and settings is not None and settings.get("credentialName") and rule.selector is None:
+        return ClientSends.PLAINTEXT, Step.of(
+            "client.dr-credential-name-ignored",
+            f"{rule.ref} sets {mode} with credentialName but has no workloadSelector: the sidecar originates no TLS, plaintext",
+        )
+    return _SENDS_BY_DR_MODE[mode], None
+
+
 def _client_sends(scenario: Scenario, client: Workload, server: Workload, target: _Target) -> tuple[ClientSends, list[Step]]:
     if not client.sidecar:
         return ClientSends.PLAINTEXT, [Step.of("client.no-sidecar", f"{client.key} has no sidecar: it sends plaintext")]
@@ -58,33 +72,35 @@ def _client_sends(scenario: Scenario, client: Workload, server: Workload, target
     steps += choice.steps
     fallback: str | None = None
     if choice.rule is not None:
-        tls = tls_for_port(choice.rule, target.service_port)
+        tls = tls_for_port(choice.rule.ref, choice.traffic_policy, target.service_port)
         steps += tls.steps
         if tls.cluster_mode is not None:
-            return _SENDS_BY_DR_MODE[tls.cluster_mode], steps
+            sends, note = _dr_tls_sends(choice.rule, tls.cluster_mode, tls.settings)
+            if note is not None:
+                steps.append(note)
+            return sends, steps
         fallback = tls.endpoint_fallback
     if not scenario.mesh.enable_auto_mtls:
         steps.append(Step.of("client.auto-mtls-off", "enableAutoMtls is false and no DestinationRule TLS applies: plaintext"))
         return ClientSends.PLAINTEXT, steps
     svc_mode, ns_steps = namespace_mode(scenario, server.namespace)
-    if server.headless:
-        steps += ns_steps
-        if not server.sidecar or svc_mode is Mode.DISABLE:
-            why = "an instance has no sidecar" if not server.sidecar else f"the namespace/mesh mode is {svc_mode}"
-            steps.append(Step.of("client.headless", f"{server.key} is headless and {why}: plaintext to the whole Service"))
-            return ClientSends.PLAINTEXT, steps
-        steps.append(Step.of("client.headless", f"{server.key} is headless, every instance has a sidecar: mTLS to the whole Service"))
-        return ClientSends.ISTIO_MUTUAL, steps
     if svc_mode is Mode.DISABLE:
         steps += ns_steps
-        steps.append(Step.of("client.auto-mtls-service-disable", f"namespace/mesh mode of '{server.namespace}' is DISABLE: plaintext"))
+        steps.append(Step.of("client.auto-mtls-service-disable", f"namespace/mesh mode of '{server.namespace}' is DISABLE: plaintext to the whole Service"))
         return ClientSends.PLAINTEXT, steps
+    if server.headless:
+        if not server.sidecar:
+            steps.append(Step.of("client.headless", f"{server.key} is headless and an instance has no sidecar: plaintext to the whole Service"))
+            return ClientSends.PLAINTEXT, steps
+        steps.append(Step.of("client.headless", f"{server.key} is headless and every instance has a sidecar: mTLS to the whole Service"))
+        return ClientSends.ISTIO_MUTUAL, steps
     if not server.sidecar:
         steps.append(Step.of("client.auto-mtls", f"{server.key} has no sidecar (endpoint tlsMode is not istio): plaintext"))
         return ClientSends.PLAINTEXT, steps
     if fallback is not None:
+        # mtls_checker.go can only downgrade an endpoint labelled tlsMode=istio; the DR mode replaces the PA check.
         sends = ClientSends.ISTIO_MUTUAL if fallback == "ISTIO_MUTUAL" else ClientSends.PLAINTEXT
-        steps.append(Step.of("client.dr-port-level-fallback", f"endpoint gets {sends.value} from the fallback mode {fallback}"))
+        steps.append(Step.of("client.dr-port-level-fallback", f"the endpoint gets {sends.value} from the fallback mode {fallback}"))
         return sends, steps
     endpoint_mode, _ = effective_mode(scenario, server, target.container_port)
     if endpoint_mode is Mode.DISABLE:
@@ -109,14 +125,51 @@ def _accepts(server_mode: Mode | None, sends: ClientSends) -> tuple[bool, Step]:
     return ok, Step.of("server.disable", "DISABLE accepts plaintext" if ok else "DISABLE does not terminate mTLS: the connection fails")
 
 
-def _refusal(client: Workload, target: _Target) -> tuple[Failure, Step]:
-    if client.sidecar and target.via_service_listener and target.protocol is Protocol.HTTP:
-        return Failure.UPSTREAM_503, Step.of("outcome.client-sidecar-503", "the client sidecar cannot connect upstream: HTTP 503")
+def _wildcard_http_listener(scenario: Scenario, port: int) -> bool:
+    """Whether client sidecars have an HTTP listener on 0.0.0.0:port (some non-headless Service exposes port as HTTP)."""
+    return any(
+        sp.port == port and sp.protocol is Protocol.HTTP
+        for w in scenario.workloads
+        if not w.headless
+        for sp in w.ports
+    )
+
+
+def _refusal(scenario: Scenario, client: Workload, target: _Target) -> tuple[Failure, Step]:
+    if client.sidecar and target.protocol is Protocol.HTTP:
+        if target.via_service_listener:
+            return Failure.UPSTREAM_503, Step.of("outcome.client-sidecar-503", "the client sidecar cannot connect upstream: HTTP 503")
+        if _wildcard_http_listener(scenario, target.container_port):
+            return Failure.UPSTREAM_503, Step.of(
+                "outcome.client-sidecar-503",
+                f"a Service exposes HTTP port {target.container_port}, so the client sidecar proxies this pod-IP call as HTTP "
+                "(PassthroughCluster) and answers 503 when the upstream refuses",
+            )
     return Failure.RESET, Step.of("outcome.plaintext-reset", "the client sees the connection reset/closed")
 
 
+def _expectation(probe: Probe, target: _Target, server_mode: Mode | None, sends: ClientSends, steps: list[Step], *,
+                 failure: Failure | None = None, mtls: bool = False, client_principal: str | None = None,
+                 server_principal: str | None = None) -> Expectation:
+    return Expectation(
+        probe=probe,
+        connect=failure is None,
+        mtls=None if failure is not None else mtls,
+        failure=failure,
+        server_mode=server_mode,
+        client_sends=sends,
+        steps=tuple(steps),
+        client_principal=client_principal,
+        server_principal=server_principal,
+        target_port=target.container_port,
+        protocol=target.protocol.value,
+    )
+
+
 def expect(scenario: Scenario, probe: Probe, version: IstioVersion | None = None) -> Expectation:
-    version = version or catalog().latest_stable
+    # Every supported version (1.26+) agrees on the behaviour modelled here; version facts that differ
+    # (data/istio-versions.yaml) only concern traffic the scenario model cannot express (DR subsets).
+    _ = version or catalog().latest_stable
     client, server = scenario.workload(probe.source), scenario.workload(probe.target)
     target = _target(server, probe)
     steps: list[Step] = []
@@ -130,12 +183,10 @@ def expect(scenario: Scenario, probe: Probe, version: IstioVersion | None = None
     accepted, accept_step = _accepts(server_mode, sends)
     steps.append(accept_step)
 
-    common = {"probe": probe, "server_mode": server_mode, "client_sends": sends,
-              "target_port": target.container_port, "protocol": target.protocol.value}
     if not accepted:
-        failure, why = _refusal(client, target)
+        failure, why = _refusal(scenario, client, target)
         steps.append(why)
-        return Expectation(connect=False, mtls=None, failure=failure, steps=tuple(steps), **common)  # type: ignore[arg-type]
+        return _expectation(probe, target, server_mode, sends, steps, failure=failure)
 
     mtls = sends is ClientSends.ISTIO_MUTUAL
     principal = spiffe(scenario, client) if mtls else None
@@ -148,20 +199,13 @@ def expect(scenario: Scenario, probe: Probe, version: IstioVersion | None = None
             else:
                 failure, why = Failure.RESET, Step.of("authz.denied", "the server sidecar closes the TCP connection")
             steps.append(why)
-            return Expectation(connect=False, mtls=None, failure=failure, steps=tuple(steps), **common)  # type: ignore[arg-type]
-    elif any(True for _ in authz.policies_for(scenario, server)):
+            return _expectation(probe, target, server_mode, sends, steps, failure=failure)
+    elif authz.policies_for(scenario, server):
         steps.append(Step.of("authz.no-sidecar", f"{server.key} has no sidecar: AuthorizationPolicy is not enforced"))
     if mtls:
         steps.append(Step.of("outcome.xfcc", f"mTLS: the server sees {principal}"))
-    return Expectation(
-        connect=True,
-        mtls=mtls,
-        failure=None,
-        steps=tuple(steps),
-        client_principal=principal,
-        server_principal=spiffe(scenario, server) if mtls else None,
-        **common,  # type: ignore[arg-type]
-    )
+    return _expectation(probe, target, server_mode, sends, steps, mtls=mtls, client_principal=principal,
+                        server_principal=spiffe(scenario, server) if mtls else None)
 
 
 def expect_all(scenario: Scenario, version: IstioVersion | None = None) -> tuple[Expectation, ...]:

@@ -97,9 +97,21 @@ _RULES = [
          "A client without a sidecar sends plaintext.",
          AUTHN_TASK + "#auto-mutual-tls"),
     Rule("client.dr-lookup",
-         "A sidecar looks up the DestinationRule for the host in its own namespace, then the Service's namespace, "
-         "then the root namespace; the most specific host match wins, and the oldest among equals.",
-         f"{DOCS}/ops/best-practices/traffic-management/#cross-namespace-configuration"),
+         "A sidecar looks up the DestinationRule for the host in its own namespace, then in the Service's namespace, "
+         "then in the root namespace, taking the most specific host match in each; outside the client's namespace only "
+         "rules exported to it (exportTo) count; a rule with a workloadSelector binds only the selected clients of its "
+         "own namespace and, once it is the most specific match there, no other namespace is consulted.",
+         f"{GH}/pilot/pkg/model/push_context.go",
+         contradiction="The best-practices page describes only the namespace order; exportTo filtering and the "
+                       "workloadSelector shadowing come from push_context.go and sidecar.go."),
+    Rule("client.dr-merge",
+         "DestinationRules for the same host in the same namespace (no selector, or identical selectors) are merged: "
+         "the oldest rule's top-level trafficPolicy is kept and a newer one fills it only when the oldest has none.",
+         f"{GH}/pilot/pkg/model/destination_rule.go"),
+    Rule("client.dr-credential-name-ignored",
+         "On a sidecar, SIMPLE or MUTUAL with credentialName is honoured only when the DestinationRule has a "
+         "workloadSelector; without one the cluster gets no TLS context and the sidecar sends plaintext.",
+         API_DR + "#ClientTLSSettings"),
     Rule("client.dr-tls-wins",
          "When the DestinationRule has ClientTLSSettings for the port, they are always used instead of auto mTLS: "
          "DISABLE sends plaintext, SIMPLE TLS, MUTUAL TLS with the given certificates, ISTIO_MUTUAL Istio mTLS.",

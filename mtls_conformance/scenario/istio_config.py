@@ -6,6 +6,7 @@ one-line fix rather than silently ignored (a silently ignored field would make a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,6 +14,9 @@ from mtls_conformance.errors import InputError
 from mtls_conformance.scenario.model import IstioResource, MeshConfig
 
 ErrorFactory = Callable[[str, str, str], InputError]
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 API_VERSIONS: dict[str, tuple[str, ...]] = {
     "PeerAuthentication": ("security.istio.io/v1", "security.istio.io/v1beta1"),
@@ -24,6 +28,19 @@ DR_TLS_MODES = ("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
 AP_ACTIONS = ("ALLOW", "DENY")
 AP_SOURCE_KEYS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
 AP_OPERATION_KEYS = ("ports", "notPorts")
+_TLS_FILE_KEYS = ("credentialName", "clientCertificate", "privateKey", "caCertificates", "caCrl", "subjectAltNames", "sni", "insecureSkipVerify")
+DR_TLS_KEYS_BY_MODE: dict[str, tuple[str, ...]] = {
+    # DISABLE and ISTIO_MUTUAL: istiod rejects certificate fields with ISTIO_MUTUAL; subjectAltNames would change
+    # which server identities the client accepts, which the engine does not model.
+    "DISABLE": ("mode",),
+    "ISTIO_MUTUAL": ("mode", "sni"),
+    # SIMPLE and MUTUAL fail against the suite's plaintext backends whatever the certificates (or send plaintext
+    # when credentialName is dropped), so these fields cannot change an outcome.
+    "SIMPLE": ("mode", *_TLS_FILE_KEYS),
+    "MUTUAL": ("mode", *_TLS_FILE_KEYS),
+}
+TRAFFIC_POLICY_KEYS = ("tls", "portLevelSettings", "connectionPool", "outlierDetection", "loadBalancer")
+PORT_POLICY_KEYS = ("port", "tls", "connectionPool", "outlierDetection", "loadBalancer")
 
 
 def check_resource(err: ErrorFactory, field: str, item: Any, mesh: MeshConfig) -> IstioResource:
@@ -41,8 +58,12 @@ def check_resource(err: ErrorFactory, field: str, item: Any, mesh: MeshConfig) -
     name, namespace = meta.get("name"), meta.get("namespace")
     if not isinstance(name, str) or not name:
         raise err(f"{field}.metadata.name", "is missing", "give the resource a name")
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise err(f"{field}.metadata.name", f"{name!r} is not a valid Kubernetes name", "use lowercase letters, digits, '-' and '.', starting and ending alphanumeric")
     if not isinstance(namespace, str) or not namespace:
         raise err(f"{field}.metadata.namespace", "is missing", f"set the namespace explicitly (mesh-wide policies go in '{mesh.root_namespace}')")
+    if len(namespace) > 63 or not _DNS_LABEL.match(namespace):
+        raise err(f"{field}.metadata.namespace", f"{namespace!r} is not a valid namespace name", "use lowercase letters, digits and '-', starting and ending alphanumeric")
     spec = item.get("spec", {})
     if spec is None:
         spec = {}
@@ -121,6 +142,42 @@ def _tls(err: ErrorFactory, field: str, tls: Any) -> None:
     if tls is None:
         return
     _mode(err, field, tls, DR_TLS_MODES, "DISABLE")
+    mode = tls.get("mode", "DISABLE")
+    # Fields that change nothing the engine predicts for the mode; anything else would change the outcome unseen.
+    allowed = DR_TLS_KEYS_BY_MODE[mode]
+    _keys(err, field, tls, allowed, f"tls mode {mode}")
+    for key, value in tls.items():
+        if key in ("subjectAltNames",):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise err(f"{field}.{key}", "must be a list of strings", f"write '{key}: [\"...\"]'")
+        elif key == "insecureSkipVerify":
+            if not isinstance(value, bool):
+                raise err(f"{field}.{key}", "must be true or false", f"write '{key}: true'")
+        elif key != "mode" and not isinstance(value, str):
+            raise err(f"{field}.{key}", "must be a string", f"quote the value of {key}")
+    has_certs = bool(tls.get("clientCertificate")) and bool(tls.get("privateKey"))
+    if tls.get("credentialName") and any(tls.get(k) for k in ("clientCertificate", "privateKey", "caCertificates", "caCrl")):
+        # istiod's validation webhook (pkg/config/validation, validateTLS)
+        raise err(f"{field}.credentialName", "cannot be combined with client certificates or a CA certificate", "use either credentialName or the file fields")
+    if mode == "MUTUAL" and not has_certs and not tls.get("credentialName"):
+        missing = "clientCertificate" if not tls.get("clientCertificate") else "privateKey"
+        raise err(f"{field}.{missing}", "is required for mutual tls (Istio rejects MUTUAL without client certificate and private key)",
+                  "set clientCertificate and privateKey, or credentialName (with a workloadSelector), or use ISTIO_MUTUAL")
+
+
+def _traffic_policy(err: ErrorFactory, field: str, tp: Any, top_level: bool) -> None:
+    if not isinstance(tp, Mapping):
+        raise err(field, "must be a mapping", "write 'trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}'")
+    allowed = TRAFFIC_POLICY_KEYS if top_level else PORT_POLICY_KEYS
+    _keys(err, field, tp, allowed, "DestinationRule traffic policies")
+    for key in ("connectionPool", "outlierDetection", "loadBalancer"):
+        if key in tp and tp[key] is not None and not isinstance(tp[key], Mapping):
+            raise err(f"{field}.{key}", "must be a mapping", "see the DestinationRule reference")
+    lb = tp.get("loadBalancer") or {}
+    if lb.get("simple") == "PASSTHROUGH":
+        # PASSTHROUGH makes auto mTLS treat the Service like a headless one (push_context.go BestEffortInferServiceMTLSMode).
+        raise err(f"{field}.loadBalancer.simple", "PASSTHROUGH is not modeled by the expectation engine", "remove it, or use another load balancer")
+    _tls(err, f"{field}.tls", tp.get("tls"))
 
 
 def _destination_rule(err: ErrorFactory, field: str, spec: Mapping[str, Any]) -> None:
@@ -132,17 +189,20 @@ def _destination_rule(err: ErrorFactory, field: str, spec: Mapping[str, Any]) ->
     export = spec.get("exportTo")
     if export is not None and (not isinstance(export, list) or not all(isinstance(e, str) for e in export)):
         raise err(f"{field}.exportTo", "must be a list of namespaces", "write 'exportTo: [\".\"]' or '[\"*\"]'")
+    for i, e in enumerate(export or []):
+        if e not in (".", "*", "~") and not _DNS_LABEL.match(e):
+            raise err(f"{field}.exportTo[{i}]", f"{e!r} is not a namespace, '.', '*' or '~'", "list namespace names, '.' (this namespace) or '*' (all)")
+    _subsets(err, f"{field}.subsets", spec.get("subsets"))
     tp = spec.get("trafficPolicy")
     if tp is None:
         return
-    if not isinstance(tp, Mapping):
-        raise err(f"{field}.trafficPolicy", "must be a mapping", "write 'trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}'")
-    _tls(err, f"{field}.trafficPolicy.tls", tp.get("tls"))
+    _traffic_policy(err, f"{field}.trafficPolicy", tp, top_level=True)
     pls = tp.get("portLevelSettings")
     if pls is None:
         return
     if not isinstance(pls, list):
         raise err(f"{field}.trafficPolicy.portLevelSettings", "must be a list", "write 'portLevelSettings: [{port: {number: 8000}, tls: {mode: DISABLE}}]'")
+    seen: set[int] = set()
     for i, entry in enumerate(pls):
         ef = f"{field}.trafficPolicy.portLevelSettings[{i}]"
         if not isinstance(entry, Mapping):
@@ -150,7 +210,24 @@ def _destination_rule(err: ErrorFactory, field: str, spec: Mapping[str, Any]) ->
         number = (entry.get("port") or {}).get("number") if isinstance(entry.get("port"), Mapping) else None
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:
             raise err(f"{ef}.port.number", "must be a Service port number", "key DestinationRule port-level settings by the Service port, e.g. 'port: {number: 8000}'")
-        _tls(err, f"{ef}.tls", entry.get("tls"))
+        if number in seen:
+            raise err(f"{ef}.port.number", f"port {number} has two entries", "merge the settings of a port into one entry")
+        seen.add(number)
+        _traffic_policy(err, ef, entry, top_level=False)
+
+
+def _subsets(err: ErrorFactory, field: str, subsets: Any) -> None:
+    # Probes address Services, never subsets (no VirtualService), so subset policies cannot change an outcome.
+    if subsets is None:
+        return
+    if not isinstance(subsets, list):
+        raise err(field, "must be a list", "write 'subsets: [{name: v1, labels: {version: v1}}]'")
+    for i, sub in enumerate(subsets):
+        if not isinstance(sub, Mapping):
+            raise err(f"{field}[{i}]", "must be a mapping", "write '{name: v1, labels: {version: v1}}'")
+        _keys(err, f"{field}[{i}]", sub, ("name", "labels", "trafficPolicy"), "DestinationRule subsets")
+        if not isinstance(sub.get("name"), str) or not sub.get("name"):
+            raise err(f"{field}[{i}].name", "is missing", "name the subset, e.g. 'name: v1'")
 
 
 def _authz(err: ErrorFactory, field: str, spec: Mapping[str, Any]) -> None:
@@ -176,15 +253,28 @@ def _authz(err: ErrorFactory, field: str, spec: Mapping[str, Any]) -> None:
                 continue
             if not isinstance(entries, list):
                 raise err(f"{rf}.{part}", "must be a list", f"write '{part}: [{{{inner}: {{...}}}}]'")
+            if not entries:
+                # istiod's validation webhook: "`from` must not be empty" / "`to` must not be empty"
+                raise err(f"{rf}.{part}", "must not be empty", f"remove '{part}:' to match any {inner}, or list at least one")
             for j, entry in enumerate(entries):
-                ef = f"{rf}.{part}[{j}]"
-                if not isinstance(entry, Mapping):
-                    raise err(ef, "must be a mapping", f"write '{{{inner}: {{...}}}}'")
-                _keys(err, ef, entry, (inner,), "authorization rules")
-                body = entry.get(inner) or {}
-                if not isinstance(body, Mapping):
-                    raise err(f"{ef}.{inner}", "must be a mapping", "see the AuthorizationPolicy reference")
-                _keys(err, f"{ef}.{inner}", body, allowed, f"{part}.{inner}")
-                for key, values in body.items():
-                    if not isinstance(values, list) or not all(isinstance(v, str | int) for v in values):
-                        raise err(f"{ef}.{inner}.{key}", "must be a list of strings", f"write '{key}: [\"...\"]'")
+                _authz_entry(err, f"{rf}.{part}[{j}]", entry, inner=inner, allowed=allowed, part=part)
+
+
+def _authz_entry(err: ErrorFactory, ef: str, entry: Any, *, inner: str, allowed: tuple[str, ...], part: str) -> None:
+    if not isinstance(entry, Mapping):
+        raise err(ef, "must be a mapping", f"write '{{{inner}: {{...}}}}'")
+    _keys(err, ef, entry, (inner,), "authorization rules")
+    body = entry.get(inner)
+    if not isinstance(body, Mapping):
+        raise err(f"{ef}.{inner}", "must be a mapping" if body is not None else "is missing", f"write '{inner}: {{...}}' (see the AuthorizationPolicy reference)")
+    _keys(err, f"{ef}.{inner}", body, allowed, f"{part}.{inner}")
+    for key, values in body.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+            raise err(f"{ef}.{inner}.{key}", "must be a list of non-empty strings", f"write '{key}: [\"...\"]' (quote port numbers)")
+        if key in ("ports", "notPorts"):
+            for v in values:
+                if not v.isdigit() or not 1 <= int(v) <= 65535:
+                    raise err(f"{ef}.{inner}.{key}", f"{v!r} is not a port number", "use quoted port numbers from 1 to 65535, e.g. [\"8080\"]")
+    if not any(body.values()):
+        # istiod's validation webhook: "`from.source` must not be empty" (likewise to.operation)
+        raise err(f"{ef}.{inner}", "must not be empty", f"set at least one of {', '.join(allowed)}")

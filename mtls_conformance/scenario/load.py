@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ PORT_KEYS = ("name", "port", "targetPort", "protocol")
 PROBE_KEYS = ("from", "to", "port", "address")
 
 # Creation times given without metadata.creationTimestamp: list order, one second apart (Istio's resolution).
-_SYNTHETIC_EPOCH = datetime(2000, 1, 1).timestamp()
+_SYNTHETIC_EPOCH = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 
 
 class _Ctx:
@@ -62,15 +62,36 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(text, str(p), default_name=p.stem)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # unhashable keys are reported by the base constructor
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_scenario(text: str, path: str = "<scenario>", default_name: str = "scenario") -> Scenario:
     ctx = _Ctx(path)
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=_StrictLoader) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ctx.err("", f"is not valid YAML{at} ({problem})", "fix the YAML syntax (indentation, quotes, colons)") from None
+        raise ctx.err("", f"is not valid YAML{at} ({problem})", "fix the YAML syntax (indentation, quotes, colons, duplicate keys)") from None
+    except RecursionError:
+        raise ctx.err("", "is nested too deeply to be a scenario", "write a flat scenario file (see README, 'Scenario files')") from None
     if not docs:
         raise ctx.err("", "is empty", "add at least a 'workloads:' list (see README, 'Scenario files')")
     if len(docs) > 1:
@@ -193,6 +214,12 @@ def _workload(ctx: _Ctx, field: str, item: Any) -> Workload:
         raise ctx.err(f"{field}.workloadOnlyPorts", "lists a port twice", "list each port once")
     if headless and not ports:
         raise ctx.err(f"{field}.headless", "a headless Service needs ports", "add 'ports:' or remove 'headless: true'")
+    if headless:
+        for j, sp in enumerate(ports):
+            if sp.port != sp.target_port:
+                # Kubernetes does no port translation for headless Services: clients dial the pod on `port`.
+                raise ctx.err(f"{field}.ports[{j}].targetPort", f"headless Service port {sp.port} targets {sp.target_port}",
+                              f"set targetPort to {sp.port} (headless Services do no port translation) or remove 'headless: true'")
     return Workload(
         name=name,
         namespace=namespace,
@@ -237,12 +264,17 @@ def _service_ports(ctx: _Ctx, field: str, raw: Any) -> tuple[ServicePort, ...]:
 
 
 def _timestamp(ctx: _Ctx, field: str, value: Any) -> float:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise ctx.err(field, f"{value!r} is not a timestamp", "use RFC 3339, e.g. '2026-01-02T03:04:05Z'") from None
+    parsed: datetime | None = value if isinstance(value, datetime) else None
+    if parsed is None and isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        raise ctx.err(field, f"{value!r} is not a timestamp", "use RFC 3339, e.g. '2026-01-02T03:04:05Z'")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # Kubernetes timestamps are UTC
+    return parsed.timestamp()
 
 
 def _config(ctx: _Ctx, raw: Any, mesh: MeshConfig) -> tuple[IstioResource, ...]:
