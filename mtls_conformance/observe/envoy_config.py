@@ -92,9 +92,10 @@ def _listener(dump: Dump, name: str) -> Mapping[str, Any] | None:
     for cfg in _configs(dump, "ListenersConfigDump"):
         for entry in cfg.get("dynamic_listeners", ()):
             if entry.get("name") == name and "active_state" in entry:
-                return entry["active_state"].get("listener")
+                found: Mapping[str, Any] | None = entry["active_state"].get("listener")
+                return found
         for entry in cfg.get("static_listeners", ()):
-            listener = entry.get("listener", {})
+            listener: Mapping[str, Any] = entry.get("listener", {})
             if listener.get("name") == name:
                 return listener
     return None
