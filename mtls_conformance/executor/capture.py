@@ -1,0 +1,70 @@
+"""Packet captures on a backend pod: tcpdump in an ephemeral debug container, started and stopped by exec.
+
+The capture listens on eth0 only: inside a sidecar pod, Envoy forwards to the app over loopback in plaintext, and
+that hop must not be mistaken for what crossed the network. The pcap comes back base64-encoded over the exec stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import shlex
+
+from mtls_conformance.executor.converge import Clock, poll_until
+from mtls_conformance.executor.errors import HarnessError
+from mtls_conformance.executor.kube import ExecResult, Kube, PodInfo
+
+DEBUG_CONTAINER = "mtlsc-capture"
+# nicolaka/netshoot ships tcpdump; pinned by tag so `kind load` can preload it (https://github.com/nicolaka/netshoot).
+CAPTURE_IMAGE = "docker.io/nicolaka/netshoot:v0.14"
+
+
+class PacketCapture:
+    _ids = itertools.count(1)
+
+    def __init__(self, kube: Kube, clock: Clock, *, exec_timeout_s: float, start_timeout_s: float,
+                 image: str = CAPTURE_IMAGE) -> None:
+        self.kube = kube
+        self.clock = clock
+        self.exec_timeout_s = exec_timeout_s
+        self.start_timeout_s = start_timeout_s
+        self.image = image
+
+    def _sh(self, pod: PodInfo, script: str) -> ExecResult:
+        return self.kube.exec(pod, DEBUG_CONTAINER, ["sh", "-c", script], self.exec_timeout_s)
+
+    def start(self, pod: PodInfo, port: int, window_s: float) -> str:
+        """Start tcpdump for TCP ``port`` on eth0; returns a capture id once tcpdump is listening."""
+        self.kube.ensure_debug_container(pod, DEBUG_CONTAINER, self.image, self.start_timeout_s)
+        cap = f"/tmp/mtlsc-{next(self._ids)}"  # noqa: S108  (a path inside the debug container, not on this machine)
+        # `timeout` bounds the capture even if stop() never runs (the run was interrupted).
+        started = self._sh(pod, f"timeout {int(window_s)} tcpdump -i eth0 -U -n -s 0 -w {cap}.pcap "
+                                f"{shlex.quote(f'tcp port {port}')} >{cap}.log 2>&1 & echo $! >{cap}.pid")
+        if started.exit_code != 0:
+            raise HarnessError(pod.key, f"tcpdump did not start: {started.stderr.strip() or started.transport_error}",
+                               f"check that {self.image} can run with NET_RAW/NET_ADMIN in this cluster")
+
+        def listening() -> tuple[bool, str]:
+            log = self._sh(pod, f"cat {cap}.log")
+            return "listening on" in log.stdout, log.stdout.strip()[-300:] or "(no tcpdump output yet)"
+
+        poll_until(listening, what=f"tcpdump to listen in {pod.key}", timeout_s=self.start_timeout_s, interval_s=0.2, clock=self.clock)
+        return cap
+
+    def stop(self, pod: PodInfo, cap: str) -> bytes:
+        """Stop tcpdump (it flushes on SIGINT) and return the pcap bytes."""
+        self._sh(pod, f"kill -INT $(cat {cap}.pid) 2>/dev/null || true")
+
+        def stopped() -> tuple[bool, str]:
+            alive = self._sh(pod, f"kill -0 $(cat {cap}.pid) 2>/dev/null && echo running || echo stopped")
+            return "stopped" in alive.stdout, alive.stdout.strip()
+
+        poll_until(stopped, what=f"tcpdump to stop in {pod.key}", timeout_s=self.start_timeout_s, interval_s=0.2, clock=self.clock)
+        dumped = self._sh(pod, f"base64 {cap}.pcap && rm -f {cap}.pcap {cap}.pid {cap}.log")
+        if dumped.exit_code != 0:
+            raise HarnessError(pod.key, f"cannot read the capture: {dumped.stderr.strip() or dumped.transport_error}", "")
+        try:
+            return base64.b64decode("".join(dumped.stdout.split()), validate=True)
+        except binascii.Error:
+            raise HarnessError(pod.key, "the capture came back corrupted", "retry; the exec stream may have been cut") from None

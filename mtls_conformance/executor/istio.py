@@ -1,0 +1,125 @@
+"""Istio by version: Helm install of the base and istiod charts of one release, meshConfig changes, uninstall.
+
+Install steps follow https://istio.io/latest/docs/setup/install/helm/ (istio-base with defaultRevision=default, then
+istiod, both in istio-system); the charts come from the cached release archive of exactly the requested version.
+Only releases this session installed are uninstalled. enableAutoMtls is changed in the `istio` ConfigMap's `mesh` key,
+which istiod watches, so nothing restarts; the change is awaited on istiod's /debug/mesh ("Active mesh config",
+https://github.com/istio/istio/blob/master/pilot/pkg/xds/debug.go).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from mtls_conformance.executor.converge import Clock, poll_until
+from mtls_conformance.executor.errors import HarnessError
+from mtls_conformance.executor.kube import Kube
+from mtls_conformance.executor.process import CommandRunner
+from mtls_conformance.executor.tools import IstioRelease
+
+ISTIO_NAMESPACE = "istio-system"
+MESH_CONFIGMAP = "istio"
+RELEASES = ("istio-base", "istiod")  # install order; uninstall is the reverse
+
+
+class IstioInstaller:
+    def __init__(self, runner: CommandRunner, helm: Path | str, *, kubeconfig: str | None, context: str | None,
+                 kube: Kube, clock: Clock, progress: TextIO | None = None) -> None:
+        self.runner = runner
+        self.helm = str(helm)
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.kube = kube
+        self.clock = clock
+        self.progress = progress if progress is not None else sys.stderr
+        self.installed: list[str] = []  # Helm releases this session installed, in order
+        self._original_mesh: str | None = None
+
+    def _say(self, text: str) -> None:
+        print(f"mtls-conformance: {text}", file=self.progress, flush=True)
+
+    def _helm(self, *args: str) -> list[str]:
+        argv = [self.helm, *args]
+        if self.kubeconfig:
+            argv += ["--kubeconfig", self.kubeconfig]
+        if self.context:
+            argv += ["--kube-context", self.context]
+        return argv
+
+    def present(self) -> bool:
+        return self.kube.deployment_ready(ISTIO_NAMESPACE, "istiod")
+
+    def install_commands(self, release: IstioRelease, values_file: Path | None, timeout_s: float) -> list[list[str]]:
+        """The exact helm commands for ``release`` (also written into repro scripts)."""
+        wait = ["--wait", "--timeout", f"{int(timeout_s)}s"]
+        base = self._helm("upgrade", "--install", "istio-base", str(release.base_chart), "--namespace", ISTIO_NAMESPACE,
+                          "--create-namespace", "--set", "defaultRevision=default", *wait)
+        istiod = self._helm("upgrade", "--install", "istiod", str(release.istiod_chart), "--namespace", ISTIO_NAMESPACE, *wait)
+        if values_file is not None:
+            istiod += ["--values", str(values_file)]
+        return [base, istiod]
+
+    def install(self, release: IstioRelease, values_file: Path | None, timeout_s: float) -> None:
+        if values_file is not None and not values_file.is_file():
+            raise HarnessError(str(values_file), "Istio values file not found", "pass an existing YAML file to --istio-values")
+        for name, argv in zip(RELEASES, self.install_commands(release, values_file, timeout_s), strict=True):
+            self._say(f"installing {name} from Istio {release.version}")
+            self.runner.run(argv, timeout=timeout_s + 60, stream=True).check(
+                f"see `kubectl -n {ISTIO_NAMESPACE} get pods`; the values file and the kind node resources are common culprits")
+            self.installed.append(name)
+        self.wait_ready(timeout_s)
+
+    def wait_ready(self, timeout_s: float) -> float:
+        return poll_until(lambda: (self.present(), "istiod Deployment not available"), what="istiod to be ready",
+                          timeout_s=timeout_s, interval_s=2.0, clock=self.clock)
+
+    def uninstall(self, timeout_s: float) -> None:
+        """Remove the Helm releases this session installed (and only those), newest first."""
+        for name in reversed(self.installed):
+            self._say(f"uninstalling {name}")
+            self.runner.run(self._helm("uninstall", name, "--namespace", ISTIO_NAMESPACE, "--wait", "--timeout",
+                                       f"{int(timeout_s)}s"), timeout=timeout_s + 60).check()
+        self.installed.clear()
+
+    # --- meshConfig ----------------------------------------------------------------------------------------------
+    def mesh_config(self) -> dict[str, object]:
+        data = self.kube.get_configmap(ISTIO_NAMESPACE, MESH_CONFIGMAP)
+        if data is None:
+            raise HarnessError(f"configmap {ISTIO_NAMESPACE}/{MESH_CONFIGMAP}", "not found", "is Istio installed with the default revision?")
+        loaded = yaml.safe_load(data.get("mesh") or "") or {}
+        return dict(loaded)
+
+    def set_auto_mtls(self, enabled: bool, timeout_s: float) -> float:
+        """Set meshConfig.enableAutoMtls and wait until istiod serves it; returns seconds waited (0 when unchanged)."""
+        data = self.kube.get_configmap(ISTIO_NAMESPACE, MESH_CONFIGMAP) or {}
+        mesh = self.mesh_config()
+        if mesh.get("enableAutoMtls", True) is enabled:
+            return 0.0
+        if self._original_mesh is None:
+            self._original_mesh = data.get("mesh", "")
+        mesh["enableAutoMtls"] = enabled
+        self.kube.patch_configmap(ISTIO_NAMESPACE, MESH_CONFIGMAP, {"mesh": yaml.safe_dump(mesh, sort_keys=True)})
+        return self.wait_mesh(enabled, timeout_s)
+
+    def wait_mesh(self, enabled: bool, timeout_s: float) -> float:
+        def served() -> tuple[bool, str]:
+            try:
+                active = json.loads(self.kube.service_get(ISTIO_NAMESPACE, "istiod:15014", "debug/mesh"))
+            except Exception as exc:  # (istiod restarting or proxy hiccup: poll again)
+                return False, f"istiod /debug/mesh unavailable: {exc}"
+            value = active.get("enableAutoMtls", True)
+            return value is enabled, f"istiod serves enableAutoMtls={value}"
+
+        return poll_until(served, what=f"istiod to serve enableAutoMtls={enabled}", timeout_s=timeout_s, interval_s=1.0,
+                          clock=self.clock)
+
+    def restore_mesh(self) -> None:
+        """Put back the mesh config we found (existing clusters must be left as they were)."""
+        if self._original_mesh is not None:
+            self.kube.patch_configmap(ISTIO_NAMESPACE, MESH_CONFIGMAP, {"mesh": self._original_mesh})
+            self._original_mesh = None

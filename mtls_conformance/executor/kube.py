@@ -1,0 +1,300 @@
+"""A thin typed wrapper over the official ``kubernetes`` client (kr8s-like ergonomics).
+
+Only what the harness needs: server-side apply, delete by run label, rollout waits with watches, exec through the stream
+API, ephemeral debug containers, logs, and Envoy admin access through ``pilot-agent request`` in istio-proxy.
+Every wait is bounded. The session talks to this through the ``Kube`` protocol so it can be tested with a fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+FIELD_MANAGER = "mtls-conformance"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "mtls-conformance"}
+RUN_LABEL = "mtls-conformance/run"
+
+# Kinds the harness creates, deleted by run label in this order (namespaces last: deleting them removes the rest).
+CLEANUP_KINDS: tuple[tuple[str, str], ...] = (
+    ("security.istio.io/v1", "AuthorizationPolicy"),
+    ("security.istio.io/v1", "PeerAuthentication"),
+    ("networking.istio.io/v1", "DestinationRule"),
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("v1", "ServiceAccount"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "Namespace"),
+)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+    @staticmethod
+    def of(obj: Mapping[str, Any]) -> ObjectRef:
+        meta = obj.get("metadata") or {}
+        return ObjectRef(str(obj["apiVersion"]), str(obj["kind"]), str(meta["name"]), meta.get("namespace"))
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    name: str
+    namespace: str
+    ip: str
+    node: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    containers: tuple[str, ...] = ()
+    ephemeral_containers: tuple[str, ...] = ()
+    ready: bool = False
+
+    @property
+    def has_sidecar(self) -> bool:
+        return "istio-proxy" in self.containers
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    stdout: str
+    stderr: str
+    exit_code: int | None  # None: the exec transport failed (inconclusive, retry)
+    transport_error: str = ""
+
+
+class Kube(Protocol):
+    """What the session needs from a cluster. ``KubeClient`` is the real one; tests pass a fake."""
+
+    def server_version(self) -> str: ...
+    def apply(self, objects: Sequence[Mapping[str, Any]]) -> list[ObjectRef]: ...
+    def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]: ...
+    def wait_rollouts(self, namespaces: Sequence[str], label_selector: str, timeout_s: float) -> None: ...
+    def pods(self, namespace: str, label_selector: str = "") -> list[PodInfo]: ...
+    def exec(self, pod: PodInfo, container: str, command: Sequence[str], timeout_s: float) -> ExecResult: ...
+    def ensure_debug_container(self, pod: PodInfo, name: str, image: str, timeout_s: float) -> None: ...
+    def logs(self, pod: PodInfo, container: str, tail_lines: int = 2000) -> str: ...
+    def get_configmap(self, namespace: str, name: str) -> dict[str, str] | None: ...
+    def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None: ...
+    def service_get(self, namespace: str, service_port: str, path: str) -> str: ...
+    def deployment_ready(self, namespace: str, name: str) -> bool: ...
+
+
+def envoy_admin(kube: Kube, pod: PodInfo, path: str, timeout_s: float) -> ExecResult:
+    """GET an Envoy admin path (config_dump, stats/prometheus, certs) through istio-proxy's pilot-agent."""
+    return kube.exec(pod, "istio-proxy", ["pilot-agent", "request", "GET", path], timeout_s)
+
+
+def _new_watch() -> Any:
+    from kubernetes import watch
+
+    factory: Any = watch.Watch  # untyped in the client
+    return factory()
+
+
+def _deployment_done(obj: Any) -> bool:
+    spec, status = obj.spec, obj.status
+    want = spec.replicas if spec.replicas is not None else 1
+    return bool(
+        status is not None
+        and (status.observed_generation or 0) >= (obj.metadata.generation or 0)
+        and (status.updated_replicas or 0) == want
+        and (status.available_replicas or 0) == want
+        and (status.replicas or 0) == want  # no old replicas left
+    )
+
+
+class KubeClient:
+    """The real cluster, through the official client. Construct with ``KubeClient.connect``."""
+
+    def __init__(self, api_client: Any) -> None:
+        from kubernetes import client, dynamic
+
+        # The client's models type every field as optional; this wrapper checks what it reads, so treat them as Any.
+        self.api_client: Any = api_client
+        self.core: Any = client.CoreV1Api(api_client)
+        self.apps: Any = client.AppsV1Api(api_client)
+        dynamic_client: Any = dynamic.DynamicClient  # untyped in the client
+        self.dynamic: Any = dynamic_client(api_client)
+
+    @staticmethod
+    def connect(kubeconfig: str | None, context: str | None, request_timeout_s: float | None = None) -> KubeClient:
+        from kubernetes import config
+
+        new_client: Any = config.new_client_from_config  # untyped in the client
+        api_client = new_client(config_file=kubeconfig, context=context)
+        if request_timeout_s is not None:
+            # urllib3 retries would multiply a short availability check; one attempt is enough to decide.
+            api_client.configuration.retries = False
+        return KubeClient(api_client)
+
+    def server_version(self) -> str:
+        from kubernetes import client
+
+        info = client.VersionApi(self.api_client).get_code(_request_timeout=10)
+        return str(info.git_version)
+
+    # --- apply and delete ----------------------------------------------------------------------------------------
+    def _resource(self, api_version: str, kind: str) -> Any:
+        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def apply(self, objects: Sequence[Mapping[str, Any]]) -> list[ObjectRef]:
+        """Server-side apply in the given order (namespaces first). Conflicts are forced: this run owns these fields."""
+        applied: list[ObjectRef] = []
+        for obj in objects:
+            ref = ObjectRef.of(obj)
+            resource = self._resource(ref.api_version, ref.kind)
+            resource.server_side_apply(body=dict(obj), name=ref.name, namespace=ref.namespace,
+                                       field_manager=FIELD_MANAGER, force_conflicts=True)
+            applied.append(ref)
+        return applied
+
+    def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]:
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+
+        deleted: list[ObjectRef] = []
+        for api_version, kind in CLEANUP_KINDS:
+            try:
+                resource = self._resource(api_version, kind)
+            except ResourceNotFoundError:
+                continue  # e.g. Istio CRDs already gone
+            for item in resource.get(label_selector=label_selector).items:
+                ref = ObjectRef(api_version, kind, item.metadata.name, item.metadata.namespace)
+                try:
+                    resource.delete(name=ref.name, namespace=ref.namespace, propagation_policy="Foreground")
+                except (NotFoundError, ApiException) as exc:
+                    if getattr(exc, "status", None) != 404:
+                        raise
+                deleted.append(ref)
+        # Namespaces finalize asynchronously; watch until ours are gone so the next run starts clean.
+        remaining = {i.metadata.name for i in self.core.list_namespace(label_selector=label_selector).items}
+        if remaining:
+            w = _new_watch()
+            for event in w.stream(self.core.list_namespace, label_selector=label_selector, timeout_seconds=int(timeout_s)):
+                if event["type"] == "DELETED":
+                    remaining.discard(event["object"].metadata.name)
+                if not remaining:
+                    w.stop()
+        return deleted
+
+    # --- rollouts and pods ----------------------------------------------------------------------------------------
+    def wait_rollouts(self, namespaces: Sequence[str], label_selector: str, timeout_s: float) -> None:
+        from mtls_conformance.executor.errors import WaitTimeout
+
+        for ns in namespaces:
+            listed = self.apps.list_namespaced_deployment(ns, label_selector=label_selector)
+            pending = {d.metadata.name for d in listed.items if not _deployment_done(d)}
+            if not pending:
+                continue
+            w = _new_watch()
+            for event in w.stream(self.apps.list_namespaced_deployment, ns, label_selector=label_selector,
+                                  resource_version=listed.metadata.resource_version, timeout_seconds=int(timeout_s)):
+                obj = event["object"]
+                if _deployment_done(obj):
+                    pending.discard(obj.metadata.name)
+                if not pending:
+                    w.stop()
+            if pending:
+                raise WaitTimeout(f"rollout of {', '.join(sorted(pending))} in namespace {ns}", timeout_s,
+                                  "check `kubectl -n " + ns + " get pods` for ImagePullBackOff or Pending pods")
+
+    def pods(self, namespace: str, label_selector: str = "") -> list[PodInfo]:
+        found = []
+        for p in self.core.list_namespaced_pod(namespace, label_selector=label_selector).items:
+            if p.metadata.deletion_timestamp is not None or p.status.phase != "Running":
+                continue
+            conditions = {c.type: c.status for c in (p.status.conditions or [])}
+            found.append(PodInfo(
+                name=p.metadata.name, namespace=namespace, ip=p.status.pod_ip or "", node=p.spec.node_name or "",
+                labels=dict(p.metadata.labels or {}), containers=tuple(c.name for c in p.spec.containers),
+                ephemeral_containers=tuple(c.name for c in (p.spec.ephemeral_containers or [])),
+                ready=conditions.get("Ready") == "True"))
+        return found
+
+    def deployment_ready(self, namespace: str, name: str) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return _deployment_done(self.apps.read_namespaced_deployment(name, namespace))
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    # --- exec, debug containers, logs -----------------------------------------------------------------------------
+    def exec(self, pod: PodInfo, container: str, command: Sequence[str], timeout_s: float) -> ExecResult:
+        from kubernetes.stream import stream
+
+        try:
+            ws = stream(self.core.connect_get_namespaced_pod_exec, pod.name, pod.namespace, container=container,
+                        command=list(command), stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False)
+            out: list[str] = []
+            err: list[str] = []
+            ws.run_forever(timeout=timeout_s)
+            out.append(ws.read_stdout())
+            err.append(ws.read_stderr())
+            code = ws.returncode
+            ws.close()
+        except Exception as exc:  # (any transport failure is inconclusive, never a verdict)
+            return ExecResult("", "", None, f"{exc.__class__.__name__}: {exc}")
+        if ws.is_open():
+            return ExecResult("".join(out), "".join(err), None, f"exec did not finish within {timeout_s:g}s")
+        return ExecResult("".join(out), "".join(err), code)
+
+    def ensure_debug_container(self, pod: PodInfo, name: str, image: str, timeout_s: float) -> None:
+        """An idle ephemeral container with NET_RAW/NET_ADMIN in the pod's network namespace (for tcpdump)."""
+        from mtls_conformance.executor.errors import WaitTimeout
+
+        if name not in pod.ephemeral_containers:
+            body = {"spec": {"ephemeralContainers": [{
+                "name": name, "image": image, "imagePullPolicy": "IfNotPresent",
+                "command": ["sleep", "infinity"],  # idle: captures are started by exec, bounded by their own window
+                "securityContext": {"capabilities": {"add": ["NET_RAW", "NET_ADMIN"]}},
+            }]}}
+            self.core.patch_namespaced_pod_ephemeralcontainers(pod.name, pod.namespace, body)
+        w = _new_watch()
+        for event in w.stream(self.core.list_namespaced_pod, pod.namespace, field_selector=f"metadata.name={pod.name}",
+                              timeout_seconds=int(timeout_s)):
+            statuses = event["object"].status.ephemeral_container_statuses or []
+            if any(s.name == name and s.state and s.state.running for s in statuses):
+                w.stop()
+                return
+        raise WaitTimeout(f"debug container {name} in {pod.key}", timeout_s, f"is the image {image} pullable (kind load)?")
+
+    def logs(self, pod: PodInfo, container: str, tail_lines: int = 2000) -> str:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return str(self.core.read_namespaced_pod_log(pod.name, pod.namespace, container=container, tail_lines=tail_lines))
+        except ApiException as exc:
+            return f"(logs unavailable: HTTP {exc.status} {exc.reason})"
+
+    # --- config maps and services --------------------------------------------------------------------------------
+    def get_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
+        self.core.patch_namespaced_config_map(name, namespace, {"data": dict(data)})
+
+    def service_get(self, namespace: str, service_port: str, path: str) -> str:
+        """GET through the API server's service proxy (e.g. istiod:15014 debug endpoints), no port-forward needed."""
+        return str(self.core.connect_get_namespaced_service_proxy_with_path(service_port, namespace, path.lstrip("/")))
