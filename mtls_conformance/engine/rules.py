@@ -111,7 +111,9 @@ _RULES = [
     Rule("client.dr-credential-name-ignored",
          "On a sidecar, SIMPLE or MUTUAL with credentialName is honoured only when the DestinationRule has a "
          "workloadSelector; without one the cluster gets no TLS context and the sidecar sends plaintext.",
-         API_DR + "#ClientTLSSettings"),
+         API_DR + "#ClientTLSSettings",
+         contradiction="The reference says only that the field applies at gateways; buildUpstreamClusterTLSContext "
+                       "(pilot/pkg/networking/core/cluster_tls.go) drops the whole TLS context, so plaintext is sent."),
     Rule("client.dr-tls-wins",
          "When the DestinationRule has ClientTLSSettings for the port, they are always used instead of auto mTLS: "
          "DISABLE sends plaintext, SIMPLE TLS, MUTUAL TLS with the given certificates, ISTIO_MUTUAL Istio mTLS.",
