@@ -48,8 +48,8 @@ def _header(doc: Mapping[str, Any]) -> str:
     ]
     parts = [
         f"<h1>mTLS conformance · Istio {_e(mesh['istio_version'])}</h1>",
-        '<div class="meta">' + "".join(f"<span>{_e(k)} <b>{_e(v)}</b></span>" for k, v in meta) + "</div>",
         f'<span class="result result-{_e(doc["result"])}">{_e(doc["result"])}</span>',
+        '<div class="meta">' + "".join(f"<span>{_e(k)} <b>{_e(v)}</b></span>" for k, v in meta) + "</div>",
     ]
     if run["synthetic"]:
         parts.append('<div class="synthetic">Synthetic run: these observations were made up for a self-test or a '

@@ -19,9 +19,19 @@
   const ORDER = ["suite", "mesh", "ns", "wl", "port", "dr", "auto", "client", "server"];
   CASE_DIMS.sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99) || a.localeCompare(b));
 
+  // Composite axes show only the dimensions that vary in this report, each with a short name.
+  const SHORT = { mesh: "mesh", ns: "ns", wl: "workload", port: "port", dr: "DR", auto: "auto mTLS" };
+  const VARYING = CASE_DIMS.filter((k) => new Set(results.filter((r) => k in r.dimensions).map((r) => r.dimensions[k])).size > 1);
   function joinDims(r, keys) {
-    const parts = keys.filter((k) => k in r.dimensions).map((k) => (k === "server" ? "→" : "") + r.dimensions[k]);
-    return parts.length ? parts.join(" · ").replace(" · →", " → ") : "(none)";
+    const parts = [];
+    for (const k of keys.filter((k) => VARYING.includes(k) && k in r.dimensions)) {
+      if (k === "client" || k === "server") continue;
+      parts.push(SHORT[k] + " " + r.dimensions[k]);
+    }
+    if (keys.includes("client") && (VARYING.includes("client") || VARYING.includes("server"))) {
+      parts.push((r.dimensions.client || "?") + " → " + (r.dimensions.server || "?"));
+    }
+    return parts.length ? parts.join(" · ") : "(all)";
   }
   // Every value the page can group or filter by, per result.
   function value(r, key) {
@@ -124,6 +134,11 @@
     return state.colour === "expected" ? r.expected.category : r.observed.category;
   }
 
+  // A composite label ("mesh STRICT · DR none") on stacked lines keeps the columns narrow.
+  function stacked(label) {
+    return label.split(" · ").map((part) => el("div", { text: part }));
+  }
+
   // ---- the matrix --------------------------------------------------------------------------------------
   function render() {
     const shown = [];
@@ -135,11 +150,13 @@
     const wrap = document.getElementById("matrix");
     wrap.textContent = "";
     if (!shown.length) { wrap.append(el("p", { class: "empty", text: "No probe matches the filters." })); return; }
-    const head = el("tr", {}, [el("th", { class: "corner", text: (LABELS[state.rows] || state.rows) + " \\ " + (LABELS[state.cols] || state.cols) })]);
-    for (const c of colVals) head.append(el("th", { text: c }));
+    const corner = el("th", { class: "corner" }, [el("div", { text: "rows: " + (LABELS[state.rows] || state.rows) }),
+      el("div", { text: "columns: " + (LABELS[state.cols] || state.cols) })]);
+    const head = el("tr", {}, [corner]);
+    for (const c of colVals) head.append(el("th", {}, stacked(c)));
     const body = el("tbody");
     for (const rv of rowVals) {
-      const tr = el("tr", {}, [el("th", { text: rv })]);
+      const tr = el("tr", {}, [el("th", {}, stacked(rv))]);
       for (const cv of colVals) {
         const cells = el("div", { class: "cells" });
         for (const i of shown) {
