@@ -54,7 +54,7 @@ def run_cli(args: Sequence[str], cwd: Path = ROOT) -> subprocess.CompletedProces
     return subprocess.run([*console_script(), *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli() -> Callable[[Sequence[str]], subprocess.CompletedProcess[str]]:
     return run_cli
 
