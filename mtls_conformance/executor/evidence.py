@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mtls_conformance.engine.model import ClientSends, Expectation, Mode
-from mtls_conformance.observe import envoy_config
-from mtls_conformance.observe.model import Evidence
-from mtls_conformance.scenario.model import Address, Scenario
+from mtls_conformance.observe import envoy_config, metrics
+from mtls_conformance.observe.model import Evidence, ProbeObservation
+from mtls_conformance.scenario.model import Address, Probe, Scenario
 
 Holds = Callable[[str], tuple[bool, str]]
 
@@ -63,3 +63,23 @@ def config_evidence(scenario: Scenario, expectation: Expectation, server_dump: s
             found.append(Evidence("config-dump", sends in (ClientSends.ISTIO_MUTUAL, ClientSends.MUTUAL),
                                   f"client {probe.source} cluster sends {sends.value}", envoy_config.cluster_excerpt(dump, cluster)))
     return found
+
+
+def metrics_evidence(before: str, after: str, scenario: Scenario, probe: Probe, observation: ProbeObservation) -> Evidence:
+    """The destination sidecar's istio_requests_total delta around one re-run of the probe.
+
+    The scrapes come from the server pod's own sidecar, so only the source side needs narrowing: a sidecar client is
+    labeled with its namespace; a plaintext client is "unknown" to the destination, so nothing narrows it further.
+    """
+    if not observation.connected:
+        return Evidence("metrics", None, f"the re-run probe did not connect ({observation.outcome.value}): metrics cannot tell")
+    client, server = scenario.workload(probe.source), scenario.workload(probe.target)
+    selector = {"destination_workload_namespace": server.namespace}
+    if client.sidecar:
+        selector["source_workload_namespace"] = client.namespace
+    if probe.address is Address.SERVICE:
+        selector["destination_service"] = server.host
+    try:
+        return metrics.metrics_evidence(metrics.parse_prometheus(before), metrics.parse_prometheus(after), selector)
+    except metrics.MetricsSyntaxError as exc:
+        return Evidence("metrics", None, f"unreadable stats/prometheus scrape: {exc}")

@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mtls_conformance.plan.render import RUN_LABEL
+
 FIELD_MANAGER = "mtls-conformance"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "mtls-conformance"}
-RUN_LABEL = "mtls-conformance/run"
+__all__ = ["FIELD_MANAGER", "RUN_LABEL", "ExecResult", "Kube", "KubeClient", "ObjectRef", "PodInfo", "envoy_admin"]
 
 # Kinds the harness creates, deleted by run label in this order (namespaces last: deleting them removes the rest).
 CLEANUP_KINDS: tuple[tuple[str, str], ...] = (
@@ -79,6 +80,7 @@ class Kube(Protocol):
 
     def server_version(self) -> str: ...
     def apply(self, objects: Sequence[Mapping[str, Any]]) -> list[ObjectRef]: ...
+    def delete(self, refs: Sequence[ObjectRef]) -> None: ...
     def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]: ...
     def wait_rollouts(self, namespaces: Sequence[str], label_selector: str, timeout_s: float) -> None: ...
     def pods(self, namespace: str, label_selector: str = "") -> list[PodInfo]: ...
@@ -89,6 +91,7 @@ class Kube(Protocol):
     def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None: ...
     def service_get(self, namespace: str, service_port: str, path: str) -> str: ...
     def deployment_ready(self, namespace: str, name: str) -> bool: ...
+    def deployment_images(self, namespace: str, name: str) -> list[str]: ...
 
 
 def envoy_admin(kube: Kube, pod: PodInfo, path: str, timeout_s: float) -> ExecResult:
@@ -159,6 +162,16 @@ class KubeClient:
                                        field_manager=FIELD_MANAGER, force_conflicts=True)
             applied.append(ref)
         return applied
+
+    def delete(self, refs: Sequence[ObjectRef]) -> None:
+        """Delete these objects (not found is fine), without waiting for namespaces to finalize."""
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        for ref in refs:
+            try:
+                self._resource(ref.api_version, ref.kind).delete(name=ref.name, namespace=ref.namespace)
+            except NotFoundError:
+                continue
 
     def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]:
         from kubernetes.client.exceptions import ApiException
@@ -232,6 +245,17 @@ class KubeClient:
             if exc.status == 404:
                 return False
             raise
+
+    def deployment_images(self, namespace: str, name: str) -> list[str]:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            deployment = self.apps.read_namespaced_deployment(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return [str(c.image) for c in deployment.spec.template.spec.containers]
 
     # --- exec, debug containers, logs -----------------------------------------------------------------------------
     def exec(self, pod: PodInfo, container: str, command: Sequence[str], timeout_s: float) -> ExecResult:

@@ -6,7 +6,7 @@ checksum file fetched beside it (and against a pinned digest in data/tools.yaml 
 
 Also a small command line the shell scripts use, so they share this cache instead of re-implementing it:
     python -m mtls_conformance.executor.tools which kind|kubectl|helm
-    python -m mtls_conformance.executor.tools istio 1.30.4      # prints the extracted release directory
+    python -m mtls_conformance.executor.tools istio-chart 1.30.4 base   # a verified chart folder of that release
 """
 
 from __future__ import annotations
@@ -339,16 +339,18 @@ def require_docker(runner: CommandRunner, timeout_s: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line for scripts/: `which TOOL` and `istio-chart VERSION base|istiod` print a verified cached path."""
     args = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m mtls_conformance.executor.tools which kind|kubectl|helm | istio VERSION"
+    usage = "usage: python -m mtls_conformance.executor.tools which kind|kubectl|helm | istio-chart VERSION base|istiod"
     try:
         if len(args) == 2 and args[0] == "which":
             print(Toolbox().resolve(args[1]).path)
             return 0
-        if len(args) == 2 and args[0] == "istio":
+        if len(args) == 3 and args[0] == "istio-chart" and args[2] in ("base", "istiod"):
             from mtls_conformance.versions import catalog, resolve_version
 
-            print(Toolbox().istio_release(catalog().install_version(resolve_version(args[1]))).root)
+            release = Toolbox().istio_release(catalog().install_version(resolve_version(args[1], "VERSION")))
+            print(release.base_chart if args[2] == "base" else release.istiod_chart)
             return 0
     except InputError as exc:
         print(f"mtls-conformance: {exc.one_line()}", file=sys.stderr)
