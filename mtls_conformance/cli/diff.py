@@ -10,7 +10,7 @@ from typing import Any
 from mtls_conformance.errors import InputError
 from mtls_conformance.report.diff import diff_reports
 from mtls_conformance.report.diff_render import prediction_html, prediction_text, run_diff_html, run_diff_text
-from mtls_conformance.report.predict import predict, scenario_files, standard_cases
+from mtls_conformance.report.predict import ensure_distinct, predict, scenario_files, standard_cases
 from mtls_conformance.report.store import load_report
 from mtls_conformance.versions import resolve_version
 
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_expected(args: argparse.Namespace) -> int:
     old = resolve_version(args.expected[0], "diff --expected OLD")
     new = resolve_version(args.expected[1], "diff --expected NEW")
+    ensure_distinct(old, new)
     if args.scenario:
         named = scenario_files(args.scenario)
         source = f"{len(named)} scenario file(s)"

@@ -103,7 +103,8 @@ def _classify(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str]
             return "expected", f"the engine's expectation changed from {oe} to {ne} for this version, and the new run observed it"
         return "regression", f"the engine's expectation changed from {oe} to {ne}, but the new run observed {no}"
     if new["status"] == "pass":
-        return "fixed", f"the engine expects {ne} in both versions; the old run disagreed, the new run agrees"
+        before = "could not observe it" if old["status"] == "error" else "disagreed"
+        return "fixed", f"the engine expects {ne} in both versions; the old run {before}, the new run agrees"
     return "regression", f"the engine expects {ne} in both versions; the new run observed {no}"
 
 

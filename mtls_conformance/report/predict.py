@@ -116,10 +116,14 @@ def _fact_rows(old: IstioVersion, new: IstioVersion) -> tuple[tuple[VersionFact,
     return tuple((f, f.holds_for(old), f.holds_for(new)) for f in catalog().facts)
 
 
-def predict(old: IstioVersion, new: IstioVersion, old_cases: NamedScenarios, new_cases: NamedScenarios, source: str) -> Prediction:
+def ensure_distinct(old: IstioVersion, new: IstioVersion) -> None:
     if old.line() == new.line():
         raise InputError("diff --expected", f"both versions are on the {old.minor_line} line",
                          "give two different minor versions, e.g. --expected 1.29 1.30")
+
+
+def predict(old: IstioVersion, new: IstioVersion, old_cases: NamedScenarios, new_cases: NamedScenarios, source: str) -> Prediction:
+    ensure_distinct(old, new)
     changes: list[PredictedChange] = []
     probes = 0
     before_by_id = dict(old_cases)
