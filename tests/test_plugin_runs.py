@@ -1,0 +1,158 @@
+"""The plugin end to end with a fake mesh (fixtures.testing): verdicts, JUnit properties, the engine as the only
+source of expectations, failure messages, the no-cluster and --plan-only paths, user scenarios and the report."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ("pytester",)
+
+SCENARIO = """\
+name: demo-strict
+workloads:
+  - {name: curl, namespace: demo-legacy, sidecar: false, ports: []}
+  - {name: curl, namespace: demo-client, ports: []}
+  - {name: httpbin, namespace: demo-server, ports: [{name: http, port: 8000, targetPort: 8080}]}
+config:
+  - {apiVersion: security.istio.io/v1, kind: PeerAuthentication, metadata: {name: default, namespace: demo-server}, spec: {mtls: {mode: STRICT}}}
+probes:
+  - {from: demo-legacy/curl, to: demo-server/httpbin, port: 8000}
+  - {from: demo-client/curl, to: demo-server/httpbin, port: 8000}
+"""
+
+SUITE = """\
+from fixtures.cases import Check, Record, ScenarioSuite
+from fixtures.plugin import Conformance
+from mtls_conformance.verdict import Status
+
+CASES = ScenarioSuite.beside(__file__, "demo", [
+    Record("demo/strict", "strict.yaml", ("peer-authentication",), "a STRICT namespace"),
+])
+
+
+@CASES
+def test_demo(check: Check, conformance: Conformance) -> None:
+    verdict = conformance.run(check)
+    assert verdict.status is Status.PASS, verdict.failure_message()
+"""
+
+FLIP_ENGINE = """\
+import dataclasses
+import mtls_conformance.engine as engine
+
+_real = engine.expect
+
+
+def _flipped(scenario, probe, version=None):
+    e = _real(scenario, probe, version)
+    # The opposite answer: what a wrong engine would say. The fake mesh still behaves like real Istio.
+    if e.connect:
+        return dataclasses.replace(e, connect=False, mtls=None, failure=engine.Failure.RESET)
+    return dataclasses.replace(e, connect=True, mtls=False, failure=None)
+
+
+def pytest_configure(config):
+    engine.expect = _flipped
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, tmp_path: Path) -> pytest.Pytester:
+    pytester.makeconftest('pytest_plugins = ["fixtures.plugin", "fixtures.testing"]\n')
+    (pytester.path / "demo").mkdir()
+    (pytester.path / "demo" / "strict.yaml").write_text(SCENARIO)
+    pytester.makepyfile(test_demo=SUITE)
+    return pytester
+
+
+def _properties(junit: Path) -> list[dict[str, str]]:
+    cases = ET.parse(junit).getroot().iter("testcase")
+    return [{p.get("name", ""): p.get("value", "") for p in case.iter("property")} for case in cases]
+
+
+def test_a_conforming_mesh_passes_and_records_case_and_convergence(project: pytest.Pytester, tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    result = project.runpytest_subprocess("--results-dir", str(tmp_path / "results"), f"--junitxml={junit}")
+    result.assert_outcomes(passed=2)
+    props = _properties(junit)
+    assert {p["case_id"] for p in props} == {"demo/strict"}
+    assert all(float(p["convergence_s"]) > 0 for p in props)
+    assert sorted(p["expected"] for p in props) == sorted(p["observed"] for p in props)
+    assert {p["probe"] for p in props} == {"demo-legacy/curl->demo-server/httpbin:8000", "demo-client/curl->demo-server/httpbin:8000"}
+
+
+def test_expectations_come_from_the_engine(project: pytest.Pytester, tmp_path: Path) -> None:
+    """Patch the engine's answer: the suite's expectation follows it (and the unchanged mesh now disagrees)."""
+    before, after = tmp_path / "before.xml", tmp_path / "after.xml"
+    project.runpytest_subprocess("--results-dir", str(tmp_path / "r1"), f"--junitxml={before}").assert_outcomes(passed=2)
+    (project.path / "flip_engine.py").write_text(FLIP_ENGINE)
+    result = project.runpytest_subprocess("-p", "flip_engine", "--results-dir", str(tmp_path / "r2"), f"--junitxml={after}")
+    result.assert_outcomes(failed=2)
+    expected_before = {p["probe"]: p["expected"] for p in _properties(before)}
+    expected_after = {p["probe"]: p["expected"] for p in _properties(after)}
+    assert expected_before.keys() == expected_after.keys()
+    assert all(expected_before[k] != expected_after[k] for k in expected_before)
+
+
+def test_a_disagreement_fails_with_expected_observed_evidence_and_explanation(project: pytest.Pytester, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTLS_FAKE_CONTRADICT", "demo-strict")
+    results = tmp_path / "results"
+    result = project.runpytest_subprocess("--results-dir", str(results), "-q")
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    for needle in ("expected:", "observed:", "evidence:", "- metrics", "engine explanation:", "server.strict",
+                   "https://istio.io/latest/docs/"):
+        assert needle in text, needle
+    bundles = list(results.glob("*/bundles/*/failure.txt"))
+    assert len(bundles) == 2
+    report = json.loads(next(results.glob("*/report.json")).read_text())
+    assert "demo/strict" in json.dumps(report)
+
+
+def test_without_a_cluster_every_test_skips_for_one_reason(project: pytest.Pytester, tmp_path: Path) -> None:
+    project.makeconftest(textwrap.dedent("""\
+        pytest_plugins = ["fixtures.plugin"]
+
+        def pytest_mtls_cluster_available(config, options):
+            return False, "no cluster: Docker is not running (test)"
+    """))
+    result = project.runpytest_subprocess("-rs", "--results-dir", str(tmp_path / "results"))
+    assert result.ret == 0
+    result.assert_outcomes(skipped=2)
+    reasons = {line.split(": ", 1)[1] for line in result.stdout.lines if line.startswith("SKIPPED")}
+    assert reasons == {"no cluster: Docker is not running (test)"}
+    assert any("phase" in line for line in result.stdout.lines)
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert not (tmp_path / "results").exists(), "no report without a cluster"
+
+
+def test_plan_only_prints_the_phases_and_skips(project: pytest.Pytester, tmp_path: Path) -> None:
+    result = project.runpytest_subprocess("--plan-only", "-rs", "--results-dir", str(tmp_path / "results"))
+    assert result.ret == 0
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*mtls-conformance plan*", "*1 phases, 1 cases*", "  phase 1 suites/mesh-none/auto-on: 1 cases, 2 probes (demo)"])
+
+
+def test_user_scenario_file_runs_alone(project: pytest.Pytester, tmp_path: Path) -> None:
+    user = tmp_path / "bug.yaml"
+    user.write_text(SCENARIO.replace("demo-strict", "my-bug"))
+    project.makepyfile(test_user=(Path(__file__).parents[1] / "suites" / "test_user_scenarios.py").read_text())
+    junit = tmp_path / "junit.xml"
+    result = project.runpytest_subprocess(f"--scenario={user}", "--results-dir", str(tmp_path / "r"), f"--junitxml={junit}")
+    result.assert_outcomes(passed=2, deselected=2)
+    assert {p["case_id"] for p in _properties(junit)} == {"scenario/my-bug"}
+
+
+def test_a_broken_user_scenario_is_a_one_line_usage_error(project: pytest.Pytester, tmp_path: Path) -> None:
+    user = tmp_path / "bad.yaml"
+    user.write_text("workloads: [{name: x}]\n")
+    result = project.runpytest_subprocess(f"--scenario={user}")
+    assert result.ret == 2
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: ") and str(user) in errors[0]
