@@ -1,8 +1,11 @@
 """Verdict (pure): observed behaviour against the engine's expectation, with every piece of evidence.
 
-A verdict fails when the app-level outcome or the mTLS oracle disagrees with the expectation. When two
-evidence sources disagree with each other (e.g. header says mTLS, metrics say plaintext), that is reported
-as its own failure: the suite cannot claim to know what happened.
+A verdict fails when the app-level outcome, the mTLS oracle or the identities disagree with the expectation.
+When two evidence sources disagree with each other (e.g. the header says mTLS, the metrics say plaintext), that is
+reported as its own problem: the suite cannot claim to know what happened. A source that cannot tell (TCP ports
+carry no X-Forwarded-Client-Cert; metrics with no destination-reported request; a capture without a plaintext
+negative control) is listed as such, and when no source could tell on a connected probe the verdict says that
+encryption was not verified instead of pretending it was.
 """
 
 from __future__ import annotations
@@ -29,6 +32,39 @@ _FAILURE_OUTCOMES: dict[Failure, tuple[Outcome, ...]] = {
 }
 
 
+def _says(value: bool | None) -> str:
+    return "cannot tell" if value is None else ("mTLS" if value else "plaintext")
+
+
+def header_evidence(observed: ProbeObservation) -> Evidence:
+    """The X-Forwarded-Client-Cert oracle as an Evidence record (None on TCP ports and unconnected probes)."""
+    if observed.mtls is None:
+        why = "the probe did not connect" if not observed.connected else "TCP port: no HTTP header can carry it"
+        return Evidence("xfcc", None, f"X-Forwarded-Client-Cert cannot tell: {why}")
+    if observed.mtls:
+        return Evidence("xfcc", True, f"X-Forwarded-Client-Cert present: URI={observed.client_identity} By={observed.server_identity}",
+                        observed.xfcc or "")
+    return Evidence("xfcc", False, "no X-Forwarded-Client-Cert header reached the backend")
+
+
+def _expected_text(e: Expectation) -> str:
+    if not e.connect:
+        return f"refused ({e.failure.value if e.failure else 'any'})"
+    text = "connects with " + ("mTLS" if e.mtls else "plaintext")
+    if e.mtls and e.client_principal:
+        text += f", client identity {e.client_principal}"
+    return text
+
+
+def _observed_text(o: ProbeObservation) -> str:
+    text = o.outcome.value
+    if o.http_status is not None:
+        text += f" HTTP {o.http_status}"
+    if o.curl_exit not in (None, 0):
+        text += f" (curl exit {o.curl_exit})"
+    return text
+
+
 @dataclass(frozen=True)
 class Verdict:
     case_id: str
@@ -38,58 +74,93 @@ class Verdict:
     status: Status
     problems: tuple[str, ...] = field(default=())
     convergence_s: float | None = None
+    notes: tuple[str, ...] = field(default=())  # caveats that do not fail the case (e.g. encryption not verifiable)
+
+    @property
+    def all_evidence(self) -> tuple[Evidence, ...]:
+        """The header oracle first, then the independent sources."""
+        return (header_evidence(self.observed), *self.evidence)
+
+    @property
+    def mtls_verified(self) -> bool | None:
+        """What the evidence agrees on about encryption; None when no source could tell or they disagree."""
+        opinions = {ev.says_mtls for ev in self.all_evidence if ev.says_mtls is not None}
+        return opinions.pop() if len(opinions) == 1 else None
 
     def failure_message(self) -> str:
         e, o = self.expected, self.observed
-        want = ("mTLS" if e.mtls else "plaintext") if e.connect else f"refused ({e.failure})"
-        got = o.outcome.value + (f" HTTP {o.http_status}" if o.http_status is not None else "") + (
-            f" curl exit {o.curl_exit}" if o.curl_exit not in (None, 0) else ""
-        )
+        server = e.server_mode.value if e.server_mode else "no sidecar"
         lines = [
-            f"{self.case_id}: {e.probe.id}",
-            f"  expected: {want} (server {e.server_mode.value if e.server_mode else 'no sidecar'}, client sends {e.client_sends.value})",
-            f"  observed: {got}; mTLS by header: {o.mtls}",
+            f"{self.case_id}: {e.probe.id} [{self.status.value}]",
+            f"  expected: {_expected_text(e)} (server {server}, client sends {e.client_sends.value}, {e.protocol} port {e.target_port or e.probe.port})",
+            f"  observed: {_observed_text(o)}",
         ]
         lines += [f"  problem: {p}" for p in self.problems]
+        lines += [f"  note: {n}" for n in self.notes]
         lines.append("  evidence:")
-        lines += [f"    - {ev.source}: {ev.detail}" for ev in self.evidence] or ["    - (none)"]
+        for ev in self.all_evidence:
+            lines.append(f"    - {ev.source} ({_says(ev.says_mtls)}): {ev.detail}")
+            if ev.artefact and ev.source != "xfcc":
+                lines += [f"        {line}" for line in ev.artefact.strip().splitlines()[:12]]
         if o.raw:
-            lines.append("  probe output: " + o.raw.strip().replace("\n", "\n    ")[:800])
+            lines.append("  probe output:")
+            lines += [f"    {line}" for line in o.raw.strip()[:800].splitlines()]
         lines.append("  engine explanation:")
         for i, step in enumerate(e.steps, 1):
             lines.append(f"    {i}. {step.detail} [{step.rule.id}: {step.rule.source}]")
+        if self.convergence_s is not None:
+            lines.append(f"  converged after {self.convergence_s:.1f}s")
         return "\n".join(lines)
+
+
+def _outcome_problems(expected: Expectation, observed: ProbeObservation) -> list[str]:
+    if expected.connect and not observed.connected:
+        return [f"expected the app to answer, observed {_observed_text(observed)}"]
+    if not expected.connect:
+        allowed = _FAILURE_OUTCOMES[expected.failure] if expected.failure else ()
+        if observed.connected:
+            return [f"expected refusal ({expected.failure}), but the app answered"]
+        if allowed and observed.outcome not in allowed:
+            return [f"expected refusal '{expected.failure}', observed '{_observed_text(observed)}'"]
+    return []
+
+
+def _identity_problems(expected: Expectation, observed: ProbeObservation) -> list[str]:
+    if not (expected.connect and expected.mtls and observed.mtls):
+        return []
+    problems = []
+    if expected.client_principal:
+        if observed.client_identity is None:
+            problems.append(f"X-Forwarded-Client-Cert has no URI=; expected client identity {expected.client_principal}")
+        elif observed.client_identity != expected.client_principal:
+            problems.append(f"client identity {observed.client_identity} != expected {expected.client_principal}")
+    if expected.server_principal and observed.server_identity and observed.server_identity != expected.server_principal:
+        problems.append(f"server identity {observed.server_identity} != expected {expected.server_principal}")
+    return problems
 
 
 def judge(case_id: str, expected: Expectation, observed: ProbeObservation, evidence: Sequence[Evidence] = (),
           convergence_s: float | None = None) -> Verdict:
-    problems: list[str] = []
+    """Compare one observation (and its independent evidence) with the engine's expectation."""
     if observed.outcome is Outcome.INCONCLUSIVE:
         return Verdict(case_id, expected, observed, tuple(evidence), Status.ERROR,
                        ("the probe could not be observed (exec/transport error)",), convergence_s)
-    if expected.connect and not observed.connected:
-        problems.append(f"expected the app to answer, observed {observed.outcome.value}")
-    if not expected.connect:
-        allowed = _FAILURE_OUTCOMES[expected.failure] if expected.failure else ()
-        if observed.connected:
-            problems.append(f"expected refusal ({expected.failure}), but the app answered")
-        elif observed.outcome not in allowed:
-            problems.append(f"expected refusal '{expected.failure}', observed '{observed.outcome.value}'")
+    problems = _outcome_problems(expected, observed)
+    notes: list[str] = []
+    everything = (header_evidence(observed), *evidence)
     if expected.connect and observed.connected:
-        if observed.mtls is not None and observed.mtls != expected.mtls:
-            problems.append(f"expected {'mTLS' if expected.mtls else 'plaintext'}, the X-Forwarded-Client-Cert header says "
-                            f"{'mTLS' if observed.mtls else 'plaintext'}")
-        if expected.mtls and expected.client_principal and observed.client_identity and observed.client_identity != expected.client_principal:
-            problems.append(f"client identity {observed.client_identity} != expected {expected.client_principal}")
-        if expected.mtls and expected.server_principal and observed.server_identity and observed.server_identity != expected.server_principal:
-            problems.append(f"server identity {observed.server_identity} != expected {expected.server_principal}")
-        for ev in evidence:
-            if ev.says_mtls is not None and ev.says_mtls != expected.mtls:
-                problems.append(f"{ev.source} says {'mTLS' if ev.says_mtls else 'plaintext'}, expected {'mTLS' if expected.mtls else 'plaintext'}")
-    opinions = {ev.source: ev.says_mtls for ev in evidence if ev.says_mtls is not None}
-    if observed.mtls is not None:
-        opinions["xfcc"] = observed.mtls
+        for ev in everything:
+            if ev.says_mtls is None or ev.says_mtls == expected.mtls:
+                continue
+            if ev.source == "xfcc":
+                problems.append(f"expected {_says(expected.mtls)}, the X-Forwarded-Client-Cert header says {_says(ev.says_mtls)}")
+            else:
+                problems.append(f"expected {_says(expected.mtls)}, {ev.source} says {_says(ev.says_mtls)}: {ev.detail}")
+        problems += _identity_problems(expected, observed)
+        if all(ev.says_mtls is None for ev in everything):
+            notes.append(f"encryption not verified: no evidence source could tell ({', '.join(ev.source for ev in everything)})")
+    opinions = {ev.source: ev.says_mtls for ev in everything if ev.says_mtls is not None}
     if len(set(opinions.values())) > 1:
-        problems.append("evidence sources disagree: " + ", ".join(f"{k}={'mTLS' if v else 'plaintext'}" for k, v in sorted(opinions.items())))
+        problems.append("evidence sources disagree: " + ", ".join(f"{k}={_says(v)}" for k, v in sorted(opinions.items())))
     status = Status.FAIL if problems else Status.PASS
-    return Verdict(case_id, expected, observed, tuple(evidence), status, tuple(problems), convergence_s)
+    return Verdict(case_id, expected, observed, tuple(evidence), status, tuple(problems), convergence_s, tuple(notes))
