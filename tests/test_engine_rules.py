@@ -177,3 +177,17 @@ def test_negative_matches_catch_plaintext(build_scenario: Callable[..., Scenario
     assert expect(build_scenario(WORKLOADS, [deny_unauth]), Probe("legacy/curl", "foo/httpbin", 8000)).outcome == "fail:403"
     assert expect(build_scenario(WORKLOADS, [deny_ns]), Probe("legacy/curl", "foo/httpbin", 8000)).outcome == "plaintext"
     assert expect(build_scenario(WORKLOADS, [deny_unauth]), Probe("foo/curl", "foo/httpbin", 8000)).outcome == "mtls"
+
+
+@pytest.mark.parametrize("pattern, allowed", [
+    ("cluster.local/ns/foo/sa/curl", True),  # cluster.local in a policy means the local trust domain
+    ("example.org/ns/foo/sa/curl", True),
+    ("other.org/ns/foo/sa/curl", False),
+    ("*/ns/foo/sa/curl", True),
+])
+def test_principal_trust_domain(build_scenario: Callable[..., Scenario], pattern: str, allowed: bool) -> None:
+    scenario = build_scenario(WORKLOADS, [ap("allow", "foo", [{"from": [{"source": {"principals": [pattern]}}]}])],
+                              mesh={"trustDomain": "example.org"})
+    e = expect(scenario, Probe("foo/curl", "foo/httpbin", 8000))
+    assert e.client_principal == "spiffe://example.org/ns/foo/sa/curl"
+    assert e.outcome == ("mtls" if allowed else "fail:403")

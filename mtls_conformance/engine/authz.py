@@ -30,16 +30,17 @@ def _value_matches(pattern: str, value: str | None) -> bool:
     return value == pattern
 
 
-def _any(patterns: Sequence[Any], value: str | None) -> bool:
-    return any(_value_matches(str(p), value) for p in patterns)
+def _any(patterns: Sequence[Any], values: Sequence[str]) -> bool:
+    return any(_value_matches(str(p), v) for p in patterns for v in values)
 
 
-def _source_matches(source: Mapping[str, Any], principal: str | None, namespace: str | None) -> bool:
+def _source_matches(source: Mapping[str, Any], principals: tuple[str, ...], namespace: str | None) -> bool:
+    namespaces = (namespace,) if namespace else ()
     checks = (
-        ("principals", principal, True),
-        ("notPrincipals", principal, False),
-        ("namespaces", namespace, True),
-        ("notNamespaces", namespace, False),
+        ("principals", principals, True),
+        ("notPrincipals", principals, False),
+        ("namespaces", namespaces, True),
+        ("notNamespaces", namespaces, False),
     )
     # An empty list is an unset field in Istio's protobuf API, so it constrains nothing.
     return all(_any(source[key], value) == positive for key, value, positive in checks if source.get(key))
@@ -51,7 +52,7 @@ def _operation_matches(operation: Mapping[str, Any], port: int) -> bool:
     return not (operation.get("notPorts") and str(port) in {str(p) for p in operation["notPorts"]})
 
 
-def _rule_matches(rule: Mapping[str, Any] | None, principal: str | None, namespace: str | None, port: int) -> bool:
+def _rule_matches(rule: Mapping[str, Any] | None, principal: tuple[str, ...], namespace: str | None, port: int) -> bool:
     rule = rule or {}
     froms = rule.get("from")
     if froms is not None and not any(_source_matches((f or {}).get("source") or {}, principal, namespace) for f in froms):
@@ -60,7 +61,7 @@ def _rule_matches(rule: Mapping[str, Any] | None, principal: str | None, namespa
     return tos is None or any(_operation_matches((t or {}).get("operation") or {}, port) for t in tos)
 
 
-def _policy_matches(policy: IstioResource, principal: str | None, namespace: str | None, port: int) -> bool:
+def _policy_matches(policy: IstioResource, principal: tuple[str, ...], namespace: str | None, port: int) -> bool:
     rules = policy.spec.get("rules")
     if not rules:
         return False  # no rules: an ALLOW policy allows nothing, a DENY policy denies nothing
@@ -89,17 +90,24 @@ def decide(scenario: Scenario, server: Workload, principal: str | None, containe
         steps.append(Step.of("authz.plaintext-no-principal", "the request is plaintext, so it carries no principal or namespace"))
     else:
         steps.append(Step.of("authz.identity", f"the client presents {principal}"))
+    # "cluster.local" in a policy's principal stands for the local trust domain (pilot/pkg/security/trustdomain/bundle.go).
+    names: tuple[str, ...] = ()
+    if principal:
+        names = (principal,)
+        local_td, _, rest = principal.partition("/")
+        if local_td != "cluster.local":
+            names += (f"cluster.local/{rest}",)
     deny = [p for p in policies if p.spec.get("action", "ALLOW") == "DENY"]
     allow = [p for p in policies if p.spec.get("action", "ALLOW") == "ALLOW"]
     for p in deny:
-        if _policy_matches(p, principal, namespace, container_port):
+        if _policy_matches(p, names, namespace, container_port):
             steps.append(Step.of("authz.order", f"DENY {p.ref} matches {who}: denied"))
             return Decision(False, tuple(steps))
     if not allow:
         steps.append(Step.of("authz.order", f"no DENY matches {who} and there is no ALLOW policy: allowed"))
         return Decision(True, tuple(steps))
     for p in allow:
-        if _policy_matches(p, principal, namespace, container_port):
+        if _policy_matches(p, names, namespace, container_port):
             steps.append(Step.of("authz.order", f"ALLOW {p.ref} matches {who}: allowed"))
             return Decision(True, tuple(steps))
     steps.append(Step.of("authz.order", f"no ALLOW policy matches {who}: denied"))

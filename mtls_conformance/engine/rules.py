@@ -175,8 +175,11 @@ _RULES = [
          "them, negative matches (notPrincipals/notNamespaces) always do.",
          "https://istio.io/latest/news/security/istio-security-2021-004/"),
     Rule("authz.identity",
-         "An mTLS client's principal is <trustDomain>/ns/<namespace>/sa/<serviceAccount>.",
-         API_AP + "#Source"),
+         "An mTLS client's principal is <trustDomain>/ns/<namespace>/sa/<serviceAccount>; a policy principal in the "
+         "'cluster.local' trust domain stands for the local trust domain.",
+         API_AP + "#Source",
+         contradiction="The reference does not mention the cluster.local alias; it comes from "
+                       "pilot/pkg/security/trustdomain/bundle.go (ReplaceTrustDomainAliases)."),
     Rule("authz.denied",
          "A denied HTTP request gets 403 'RBAC: access denied'; a denied TCP connection is closed.",
          f"{DOCS}/tasks/security/authorization/authz-http/"),
