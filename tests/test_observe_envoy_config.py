@@ -14,6 +14,7 @@ from mtls_conformance.observe.envoy_config import (
     client_cluster_sends,
     cluster_excerpt,
     cluster_tls,
+    config_dump_evidence,
     endpoints,
     inbound_chains,
     inbound_excerpt,
@@ -109,3 +110,16 @@ def test_endpoints_tls_mode_metadata() -> None:
 def test_load_dump_rejects_other_json() -> None:
     with pytest.raises(ValueError, match="config dump"):
         load_dump("[1, 2]")
+
+
+def test_config_dump_evidence() -> None:
+    server = _load("sidecar-listeners")
+    client = _load("describe-http_config")
+    permissive = config_dump_evidence(server, 80)
+    assert permissive.source == "config-dump" and permissive.says_mtls is None and "enforces PERMISSIVE" in permissive.artefact
+    assert config_dump_evidence(server, 80, client, PRODUCTPAGE, "istio").says_mtls is True
+    assert config_dump_evidence(server, 80, client, PRODUCTPAGE, None).says_mtls is False
+    strict = copy.deepcopy(server)
+    listener = _virtual_inbound(strict)
+    listener["filter_chains"] = [fc for fc in listener["filter_chains"] if "transport_socket" in fc]
+    assert config_dump_evidence(strict, 80).says_mtls is True

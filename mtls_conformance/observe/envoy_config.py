@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtls_conformance.engine.model import ClientSends, Mode
+from mtls_conformance.observe.model import Evidence
 
 Dump = Mapping[str, Any]
 _INBOUND_LISTENER = "virtualInbound"
@@ -292,3 +293,32 @@ def load_dump(text: str) -> Dump:
     if not isinstance(doc, dict) or not isinstance(doc.get("configs"), list):
         raise ValueError("not an Envoy config dump: expected a JSON object with a 'configs' list")
     return doc
+
+
+def config_dump_evidence(server_dump: Dump | None, port: int, client_dump: Dump | None = None, cluster: str = "",
+                         endpoint_tls_mode: str | None = "istio") -> Evidence:
+    """What the proxies' configuration says about a connection that succeeded to container ``port``.
+
+    STRICT on the server means a successful connection was mTLS; DISABLE means plaintext; PERMISSIVE accepts
+    both, so the client cluster decides (auto mTLS: by the endpoint's ``tlsMode``).
+    """
+    parts: list[str] = []
+    mode = inbound_mode(server_dump, port) if server_dump is not None else None
+    if server_dump is not None:
+        parts.append(inbound_excerpt(server_dump, port))
+    sends = None
+    if client_dump is not None and cluster:
+        tls = cluster_tls(client_dump, cluster)
+        parts.append(cluster_excerpt(client_dump, cluster))
+        sends = tls.sends_to(endpoint_tls_mode) if tls else None
+    artefact = "\n".join(parts)
+    if mode is Mode.STRICT:
+        return Evidence("config-dump", True, f"server port {port} accepts only mTLS (STRICT filter chains)", artefact)
+    if mode is Mode.DISABLE:
+        return Evidence("config-dump", False, f"server port {port} accepts only plaintext (DISABLE filter chains)", artefact)
+    if sends is ClientSends.ISTIO_MUTUAL:
+        return Evidence("config-dump", True, f"client cluster {cluster} originates Istio mTLS to this endpoint", artefact)
+    if sends is ClientSends.PLAINTEXT:
+        return Evidence("config-dump", False, f"client cluster {cluster} sends plaintext to this endpoint", artefact)
+    why = "PERMISSIVE server" if mode is Mode.PERMISSIVE else "no inbound chains for the port"
+    return Evidence("config-dump", None, f"{why} and no client cluster view: the configuration cannot tell", artefact)
