@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mtls_conformance.engine.model import ClientSends, Expectation, Mode
-from mtls_conformance.observe import envoy_config, metrics
+from mtls_conformance.observe import capture, envoy_config, metrics
 from mtls_conformance.observe.model import Evidence, ProbeObservation
 from mtls_conformance.scenario.model import Address, Probe, Scenario
 
@@ -83,3 +83,13 @@ def metrics_evidence(before: str, after: str, scenario: Scenario, probe: Probe, 
         return metrics.metrics_evidence(metrics.parse_prometheus(before), metrics.parse_prometheus(after), selector)
     except metrics.MetricsSyntaxError as exc:
         return Evidence("metrics", None, f"unreadable stats/prometheus scrape: {exc}")
+
+
+def capture_evidence(pcap: bytes, control_pcap: bytes | None, port: int) -> Evidence:
+    """Classify the probe's capture; "encrypted" only counts when the known-plaintext control was seen as plaintext."""
+    try:
+        flows = capture.classify_capture(pcap, port)
+        control = capture.classify_capture(control_pcap, port) if control_pcap is not None else ()
+    except capture.CaptureFormatError as exc:
+        return Evidence("capture", None, f"unreadable capture: {exc}")
+    return capture.capture_verdict(flows, control)

@@ -121,9 +121,10 @@ def _deployment_done(obj: Any) -> bool:
 class KubeClient:
     """The real cluster, through the official client. Construct with ``KubeClient.connect``."""
 
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, request_timeout_s: float = 30.0) -> None:
         from kubernetes import client, dynamic
 
+        self.request_timeout_s = request_timeout_s
         # The client's models type every field as optional; this wrapper checks what it reads, so treat them as Any.
         self.api_client: Any = api_client
         self.core: Any = client.CoreV1Api(api_client)
@@ -137,15 +138,16 @@ class KubeClient:
 
         new_client: Any = config.new_client_from_config  # untyped in the client
         api_client = new_client(config_file=kubeconfig, context=context)
-        if request_timeout_s is not None:
-            # urllib3 retries would multiply a short availability check; one attempt is enough to decide.
-            api_client.configuration.retries = False
-        return KubeClient(api_client)
+        if request_timeout_s is None:
+            return KubeClient(api_client)
+        # urllib3 retries would multiply a short availability check; one attempt is enough to decide.
+        api_client.configuration.retries = False
+        return KubeClient(api_client, request_timeout_s)
 
     def server_version(self) -> str:
         from kubernetes import client
 
-        info = client.VersionApi(self.api_client).get_code(_request_timeout=10)
+        info = client.VersionApi(self.api_client).get_code(_request_timeout=self.request_timeout_s)
         return str(info.git_version)
 
     # --- apply and delete ----------------------------------------------------------------------------------------

@@ -1,0 +1,111 @@
+"""Istio install by version (exact helm commands), meshConfig changes awaited on istiod, uninstall only our releases."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from test_executor_fakes import FakeClock, FakeKube, FakeRunner
+
+from mtls_conformance.executor.errors import CommandError, HarnessError, WaitTimeout
+from mtls_conformance.executor.istio import IstioInstaller
+from mtls_conformance.executor.tools import IstioRelease
+
+RELEASE = IstioRelease("1.30.4", Path("/c/istio-1.30.4"), Path("/c/istio-1.30.4/bin/istioctl"),
+                       Path("/c/istio-1.30.4/manifests/charts/base"), Path("/c/istio-1.30.4/manifests/charts/istio-control/istio-discovery"))
+
+
+def installer(runner: FakeRunner, kube: FakeKube, clock: FakeClock | None = None, context: str | None = "kind-x") -> IstioInstaller:
+    return IstioInstaller(runner, "/c/helm", kubeconfig="/c/kubeconfig", context=context, kube=kube, clock=clock or FakeClock(),
+                          progress=io.StringIO())
+
+
+def test_install_runs_the_documented_helm_steps_with_the_release_charts(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("pilot: {resources: {requests: {cpu: 10m}}}\n")
+    runner = FakeRunner().on("/c/helm", "upgrade")
+    kube = FakeKube(ready_deployments={("istio-system", "istiod")})
+    inst = installer(runner, kube)
+    inst.install(RELEASE, values, 300)
+    kube_flags = ("--kubeconfig", "/c/kubeconfig", "--kube-context", "kind-x")
+    assert runner.calls == [
+        ("/c/helm", "upgrade", "--install", "istio-base", str(RELEASE.base_chart), "--namespace", "istio-system", "--create-namespace",
+         "--set", "defaultRevision=default", "--wait", "--timeout", "300s", *kube_flags),
+        ("/c/helm", "upgrade", "--install", "istiod", str(RELEASE.istiod_chart), "--namespace", "istio-system", "--wait",
+         "--timeout", "300s", *kube_flags, "--values", str(values)),
+    ]
+    assert inst.installed == ["istio-base", "istiod"]
+
+
+def test_missing_values_file_fails_before_any_install(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    with pytest.raises(HarnessError, match="values file not found"):
+        installer(runner, FakeKube()).install(RELEASE, tmp_path / "nope.yaml", 300)
+    assert runner.calls == []
+
+
+def test_helm_failure_stops_and_remembers_only_what_was_installed() -> None:
+    runner = FakeRunner().on("/c/helm", "upgrade").on("/c/helm", "upgrade", "--install", "istiod", rc=1, stderr="Error: timed out waiting")
+    inst = installer(runner, FakeKube())
+    with pytest.raises(CommandError, match="timed out waiting"):
+        inst.install(RELEASE, None, 300)
+    assert inst.installed == ["istio-base"]
+    runner.on("/c/helm", "uninstall")
+    inst.uninstall(300)
+    assert runner.calls[-1][:3] == ("/c/helm", "uninstall", "istio-base")
+
+
+def test_uninstall_removes_only_our_releases_newest_first() -> None:
+    runner = FakeRunner().on("/c/helm")
+    inst = installer(runner, FakeKube(ready_deployments={("istio-system", "istiod")}))
+    inst.uninstall(300)
+    assert runner.calls == []  # nothing installed by us: nothing removed
+    inst.install(RELEASE, None, 300)
+    inst.uninstall(120)
+    assert [c[1:3] for c in runner.calls[2:]] == [("uninstall", "istiod"), ("uninstall", "istio-base")]
+    assert runner.calls[-1][3:] == ("--namespace", "istio-system", "--wait", "--timeout", "120s", "--kubeconfig", "/c/kubeconfig",
+                                    "--kube-context", "kind-x")
+
+
+def test_wait_ready_polls_istiod() -> None:
+    kube = FakeKube()
+    clock = FakeClock()
+    with pytest.raises(WaitTimeout, match="istiod to be ready"):
+        installer(FakeRunner(), kube, clock).wait_ready(10)
+    assert clock.waits and sum(clock.waits) >= 10
+
+
+def mesh_kube(auto: bool | None, served: bool) -> FakeKube:
+    mesh = {"defaultConfig": {"discoveryAddress": "istiod.istio-system.svc:15012"}, "rootNamespace": "istio-system"}
+    if auto is not None:
+        mesh["enableAutoMtls"] = auto
+    return FakeKube(configmaps={("istio-system", "istio"): {"mesh": yaml.safe_dump(mesh), "meshNetworks": "networks: {}"}},
+                    service_answers={"istiod:15014/debug/mesh": json.dumps({"enableAutoMtls": served})})
+
+
+def test_auto_mtls_off_patches_only_the_mesh_key_and_waits_for_istiod() -> None:
+    kube = mesh_kube(None, served=False)  # unset means true (DefaultMeshConfig)
+    inst = installer(FakeRunner(), kube)
+    inst.set_auto_mtls(False, 60)
+    patched = kube.calls("patch_configmap")
+    assert len(patched) == 1 and set(patched[0][3]) == {"mesh"}
+    new_mesh = yaml.safe_load(patched[0][3]["mesh"])
+    assert new_mesh["enableAutoMtls"] is False and new_mesh["defaultConfig"]["discoveryAddress"].startswith("istiod")
+    assert kube.calls("service_get") == [("service_get", "istio-system", "istiod:15014", "debug/mesh")]
+    inst.restore_mesh()
+    assert "enableAutoMtls" not in yaml.safe_load(kube.configmaps[("istio-system", "istio")]["mesh"])
+
+
+def test_auto_mtls_unchanged_touches_nothing() -> None:
+    kube = mesh_kube(True, served=True)
+    assert installer(FakeRunner(), kube).set_auto_mtls(True, 60) == 0.0
+    assert kube.calls("patch_configmap") == [] and kube.calls("service_get") == []
+
+
+def test_auto_mtls_change_that_istiod_never_serves_times_out() -> None:
+    kube = mesh_kube(True, served=True)
+    with pytest.raises(WaitTimeout, match="enableAutoMtls=False"):
+        installer(FakeRunner(), kube, FakeClock()).set_auto_mtls(False, 5)

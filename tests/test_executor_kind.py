@@ -1,0 +1,82 @@
+"""kind lifecycle with a fake runner: exact commands, reuse by name, image loading, clear errors."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from test_executor_fakes import FakeRunner
+
+from mtls_conformance.errors import InputError
+from mtls_conformance.executor.errors import CommandError
+from mtls_conformance.executor.kind import KindCluster
+
+
+def cluster(tmp_path: Path, runner: FakeRunner) -> KindCluster:
+    return KindCluster(runner, "/cache/kind", "mtls-conformance", tmp_path / "kube" / "mtls-conformance.yaml", progress=io.StringIO())
+
+
+def export_writes(runner: FakeRunner, tmp_path: Path) -> None:
+    def respond(argv: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        Path(argv[argv.index("--kubeconfig") + 1]).write_text("apiVersion: v1\n")
+        from mtls_conformance.executor.process import CommandResult
+
+        return CommandResult(argv, 0, "", "")
+
+    runner.on_call("/cache/kind", "export", "kubeconfig", respond=respond)
+
+
+def test_creates_a_missing_cluster_with_the_config_and_a_bounded_wait(tmp_path: Path) -> None:
+    config = tmp_path / "kind-config.yaml"
+    config.write_text("kind: Cluster\n")
+    runner = FakeRunner().on("/cache/kind", "get", "clusters", stdout="other\n").on("/cache/kind", "create")
+    created = cluster(tmp_path, runner).create(config, 300)
+    assert created is True
+    assert runner.calls[-1] == ("/cache/kind", "create", "cluster", "--name", "mtls-conformance", "--config", str(config),
+                                "--kubeconfig", str(tmp_path / "kube/mtls-conformance.yaml"), "--wait", "300s")
+    assert runner.kwargs[-1]["stream"] is True  # long work shows kind's own progress
+
+
+def test_reuses_a_cluster_of_the_same_name(tmp_path: Path) -> None:
+    config = tmp_path / "kind-config.yaml"
+    config.write_text("kind: Cluster\n")
+    runner = FakeRunner().on("/cache/kind", "get", "clusters", stdout="mtls-conformance\nother\n")
+    export_writes(runner, tmp_path)
+    kind = cluster(tmp_path, runner)
+    assert kind.create(config, 300) is False
+    assert [c[1] for c in runner.calls] == ["get", "export"]
+    assert kind.kubeconfig.stat().st_mode & 0o777 == 0o600 and kind.context == "kind-mtls-conformance"
+
+
+def test_missing_config_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="kind config not found"):
+        cluster(tmp_path, FakeRunner()).create(tmp_path / "nope.yaml", 300)
+
+
+def test_kind_failure_keeps_the_command_and_output(tmp_path: Path) -> None:
+    runner = FakeRunner().on("/cache/kind", "get", "clusters", rc=1, stderr="Cannot connect to the Docker daemon")
+    with pytest.raises(CommandError) as err:
+        cluster(tmp_path, runner).exists()
+    assert err.value.argv == ("/cache/kind", "get", "clusters") and "Cannot connect" in err.value.one_line()
+
+
+def test_images_are_pulled_once_then_loaded(tmp_path: Path) -> None:
+    runner = (FakeRunner()
+              .on("docker", "image", "inspect", rc=1, stderr="No such image")
+              .on("docker", "image", "inspect", "--format", "{{.Id}}", "docker.io/curlimages/curl:8.16.0", stdout="sha256:1")
+              .on("docker", "pull").on("/cache/kind", "load", "docker-image"))
+    cluster(tmp_path, runner).load_images(["docker.io/mccutchen/go-httpbin:v2.15.0", "docker.io/curlimages/curl:8.16.0",
+                                           "docker.io/mccutchen/go-httpbin:v2.15.0"])
+    pulls = [c for c in runner.calls if c[:2] == ("docker", "pull")]
+    assert pulls == [("docker", "pull", "docker.io/mccutchen/go-httpbin:v2.15.0")]  # the present image is not pulled
+    loads = [c for c in runner.calls if c[1:3] == ("load", "docker-image")]
+    assert loads == [("/cache/kind", "load", "docker-image", "docker.io/curlimages/curl:8.16.0", "--name", "mtls-conformance"),
+                     ("/cache/kind", "load", "docker-image", "docker.io/mccutchen/go-httpbin:v2.15.0", "--name", "mtls-conformance")]
+
+
+def test_delete(tmp_path: Path) -> None:
+    runner = FakeRunner().on("/cache/kind", "delete")
+    cluster(tmp_path, runner).delete()
+    assert runner.calls == [("/cache/kind", "delete", "cluster", "--name", "mtls-conformance",
+                             "--kubeconfig", str(tmp_path / "kube/mtls-conformance.yaml"))]

@@ -1,0 +1,353 @@
+"""Session orchestration with fake Kubernetes objects: apply, prune, probes, convergence, evidence, cleanup by label."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import yaml
+from test_executor_fakes import FakeClock, FakeDownloader, FakeKube, FakeRunner
+
+from mtls_conformance.engine import expect_all
+from mtls_conformance.executor.errors import HarnessError
+from mtls_conformance.executor.istio import IstioInstaller
+from mtls_conformance.executor.kind import KindCluster
+from mtls_conformance.executor.kube import ExecResult, PodInfo
+from mtls_conformance.executor.session import MeshSession, SessionOptions, cluster_available
+from mtls_conformance.executor.tools import Platform, Toolbox
+from mtls_conformance.observe.model import Outcome
+from mtls_conformance.plan import build_plan
+from mtls_conformance.plan.model import Phase
+from mtls_conformance.timing import Timing
+from mtls_conformance.versions import parse_version, resolve_version
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = "test-run-1"
+
+
+@pytest.fixture(scope="module")
+def phases() -> tuple[Phase, ...]:
+    return build_plan("smoke", resolve_version("1.30")).phases
+
+
+def pods_for(phase: Phase) -> dict[str, list[PodInfo]]:
+    found: dict[str, list[PodInfo]] = {}
+    for n, w in enumerate(phase.scenario.workloads):
+        containers = ("curl", "istio-proxy") if w.sidecar else ("curl",)
+        found.setdefault(w.namespace, []).append(PodInfo(f"{w.name}-{n}", w.namespace, f"10.0.0.{n + 1}", "worker",
+                                                         dict(w.labels), containers, (), True))
+    return found
+
+
+def record(probe_id: str, rc: int, code: int, body: bytes = b"") -> str:
+    return f"MTLSPROBE1 {probe_id.encode().hex()} http {rc} {code} 0.01 {len(body)} {body.hex() or '-'} - -"
+
+
+def answering(outcome: dict[str, tuple[int, int]] | None = None, default: tuple[int, int] = (0, 200)):  # type: ignore[no-untyped-def]
+    """An exec handler that answers probe scripts with one record per probe id found in the script."""
+
+    def handler(pod: PodInfo, container: str, command: Sequence[str]) -> ExecResult:
+        script = command[-1]
+        ids = [bytes.fromhex(h).decode() for h in re.findall(r"^(?:http|tcp)_probe \d+ ([0-9a-f]+) ", script, re.MULTILINE)]
+        lines = [record(i, *(outcome or {}).get(i, default), body=b'{"headers": {}}') for i in ids]
+        return ExecResult("\n".join([*lines, f"MTLSPROBE1-END {len(ids)}"]) + "\n", "", 0)
+
+    return handler
+
+
+def make_session(tmp_path: Path, phase: Phase | None = None, *, external: bool = False, allow_install: bool = False,
+                 kind: KindCluster | None = None, created: bool = False, keep_cluster: bool = False, keep_on_failure: bool = False,
+                 kube: FakeKube | None = None, runner: FakeRunner | None = None) -> MeshSession:
+    kube = kube or FakeKube()
+    if phase is not None:
+        kube.pods_by_ns.update(pods_for(phase))
+    kube.configmaps.setdefault(("istio-system", "istio"), {"mesh": "rootNamespace: istio-system\n"})
+    runner = runner or FakeRunner()
+    clock = FakeClock()
+    options = SessionOptions(kubeconfig=str(tmp_path / "kc") if external else None, allow_install=allow_install,
+                             keep_cluster=keep_cluster, keep_on_failure=keep_on_failure, results_dir=tmp_path, run_id=RUN,
+                             timing=Timing(), capture_sample_rate=0.0)
+    installer = IstioInstaller(runner, "/c/helm", kubeconfig=None, context=None, kube=kube, clock=clock, progress=io.StringIO())
+    toolbox = Toolbox(runner, FakeDownloader(), cache_root=tmp_path / "cache", plat=Platform("linux", "amd64"), which=lambda n: None)
+    return MeshSession(options, kube=kube, runner=runner, toolbox=toolbox, clock=clock, installer=installer, kind=kind,
+                       created_cluster=created, istio_version=parse_version("1.30.4"), kubernetes_version="v1.34.0",
+                       progress=io.StringIO())
+
+
+# --- availability (the plugin's skip decision) ---------------------------------------------------------------------
+def test_no_cluster_and_no_docker_gives_one_clean_line_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    start = time.monotonic()
+    ok, reason = cluster_available(SessionOptions())
+    assert time.monotonic() - start < 5
+    assert not ok and reason.startswith("no cluster: ") and "\n" not in reason
+    assert "Docker" in reason and ("--kubeconfig" in reason or "install Docker" in reason)
+
+
+def test_acceptance_environment_through_a_fresh_interpreter() -> None:
+    env = {**os.environ, "KUBECONFIG": "/nonexistent/kubeconfig", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    code = "from mtls_conformance.executor.session import *; print(cluster_available(SessionOptions()))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=20, check=True)
+    assert out.stdout.startswith("(False, 'no cluster: ") and out.stderr == ""
+
+
+def test_missing_external_kubeconfig(tmp_path: Path) -> None:
+    ok, reason = cluster_available(SessionOptions(kubeconfig=tmp_path / "nope"))
+    assert not ok and "does not exist" in reason
+
+
+def test_unreachable_external_cluster_is_reported_within_the_bound(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dead",
+        "clusters": [{"name": "dead", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "u"}}], "users": [{"name": "u", "user": {}}]}))
+    start = time.monotonic()
+    ok, reason = cluster_available(SessionOptions(kubeconfig=kubeconfig, timing=Timing(availability_timeout_s=2)))
+    assert not ok and ("cannot reach the API server" in reason or "did not answer" in reason)
+    assert time.monotonic() - start < 5
+
+
+def test_docker_reachable_means_kind_is_possible() -> None:
+    runner = FakeRunner().on("docker", "version", stdout="28.2.2")
+    ok, reason = cluster_available(SessionOptions(cluster_name="c1"), runner)
+    assert ok and reason == "kind cluster 'c1' on Docker 28.2.2"
+
+
+def test_bad_run_id_is_an_input_error() -> None:
+    from mtls_conformance.errors import InputError
+
+    with pytest.raises(InputError, match="label value"):
+        SessionOptions(run_id="Has Spaces").validate()
+
+
+# --- phases ------------------------------------------------------------------------------------------------------------
+def test_apply_phase_applies_in_render_order_and_waits_for_rollouts(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    session = make_session(tmp_path, phases[0])
+    applied = session.apply_phase(phases[0])
+    kinds = [r.kind for r in applied.objects]
+    assert kinds[0] == "Namespace" and kinds.index("Deployment") < kinds.index("PeerAuthentication")
+    assert all(o["metadata"]["labels"]["mtls-conformance/run"] == RUN for o in yaml.safe_load_all(applied.manifests))
+    (wait,) = session.kube.calls("wait_rollouts")  # type: ignore[attr-defined]
+    assert wait[2] == f"mtls-conformance/run={RUN}"
+    assert set(wait[1]) == {r.namespace for r in applied.objects if r.kind == "Deployment"}
+
+
+def test_next_phase_prunes_what_the_previous_one_applied(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    session = make_session(tmp_path, phases[0])
+    first = session.apply_phase(phases[0])
+    second = session.apply_phase(phases[1])
+    (deleted,) = session.kube.calls("delete")  # type: ignore[attr-defined]
+    assert set(deleted[1]) == set(first.objects) - set(second.objects) and deleted[1]
+    mesh_policy = [r for r in second.objects if r.namespace == "istio-system"]
+    assert mesh_policy, "the STRICT phase applies a root-namespace policy"
+
+
+def test_auto_mtls_phase_changes_mesh_config(tmp_path: Path) -> None:
+    phases = build_plan("standard", resolve_version("1.30")).phases
+    off = next(p for p in phases if not p.mesh.enable_auto_mtls)
+    kube = FakeKube(service_answers={"istiod:15014/debug/mesh": json.dumps({"enableAutoMtls": False})})
+    session = make_session(tmp_path, off, kube=kube)
+    assert session.apply_phase(off).auto_mtls_seconds == 0.0
+    assert "enableAutoMtls: false" in kube.configmaps[("istio-system", "istio")]["mesh"]
+
+
+def test_existing_cluster_refuses_mesh_wide_changes_without_allow_install(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    session = make_session(tmp_path, phases[1], external=True)
+    with pytest.raises(HarnessError, match="--allow-install"):
+        session.apply_phase(phases[1])
+    assert session.kube.calls("apply") == []  # type: ignore[attr-defined]
+    make_session(tmp_path, phases[0], external=True).apply_phase(phases[0])  # no mesh-wide change: allowed
+
+
+def test_kind_images_are_loaded_once(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    runner = FakeRunner().on("docker", "image", "inspect", stdout="sha").on("/k/kind", "load")
+    kind = KindCluster(runner, "/k/kind", "mtls-conformance", tmp_path / "kc", progress=io.StringIO())
+    session = make_session(tmp_path, phases[0], kind=kind, runner=runner)
+    session.apply_phase(phases[0])
+    loaded = {c[3] for c in runner.calls if c[1:3] == ("load", "docker-image")}
+    assert "docker.io/curlimages/curl:8.16.0" in loaded and "docker.io/nicolaka/netshoot:v0.14" in loaded
+    count = len(runner.calls)
+    session.apply_phase(phases[0])
+    assert not [c for c in runner.calls[count:] if c[1:2] == ("load",)]
+
+
+# --- probes and convergence ----------------------------------------------------------------------------------------
+def test_probes_are_batched_per_client_pod_and_inconclusive_ones_retried(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    phase = phases[0]
+    session = make_session(tmp_path, phase)
+    flaky = {"n": 0}
+    good = answering()
+
+    def handler(pod: PodInfo, container: str, command: Sequence[str]) -> ExecResult:
+        flaky["n"] += 1
+        if flaky["n"] == 1:
+            return ExecResult("", "", None, "WebSocketConnectionClosedException")
+        return good(pod, container, command)
+
+    session.kube.exec_handler = handler  # type: ignore[attr-defined]
+    probes = phase.scenario.probes
+    observations = session.probe(phase.scenario, probes)
+    assert [o.probe_id for o in observations] == [p.id for p in probes]
+    assert all(o.outcome is Outcome.OK for o in observations)
+    execs = session.kube.calls("exec")  # type: ignore[attr-defined]
+    clients = {p.source for p in probes}
+    assert len(execs) == len(clients) + 1  # one exec per client pod, plus the one retried batch
+    assert all(e[2] == "curl" and e[3][:2] == ("sh", "-c") for e in execs)
+
+
+def test_pod_address_probes_get_the_pod_ip(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    phase = phases[0]
+    session = make_session(tmp_path, phase)
+    session.kube.exec_handler = answering()  # type: ignore[attr-defined]
+    pod_probe = next(p for p in phase.scenario.probes if p.address.value == "pod")
+    session.probe(phase.scenario, [pod_probe])
+    target_ip = session.pod_of(phase.scenario.workload(pod_probe.target)).ip
+    script = session.kube.calls("exec")[0][3][2]  # type: ignore[attr-defined]
+    assert f"://{target_ip}:{pod_probe.port}" in script
+
+
+def test_converge_waits_for_n_agreeing_rounds_and_measures_time(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    phase = phases[0]
+    plain = [e for e in expect_all(phase.scenario, resolve_version("1.30")) if not phase.scenario.workload(e.probe.target).sidecar
+             and not phase.scenario.workload(e.probe.source).sidecar]
+    assert plain, "the smoke plan has a plaintext client -> no-sidecar server probe"
+    session = make_session(tmp_path, phase)
+    session.kube.exec_handler = answering()  # type: ignore[attr-defined]
+    result = session.converge(phase, plain)
+    assert result.stability.all_converged and result.stability.rounds == 3
+    assert set(result.observations) == {e.probe.id for e in plain}
+    assert result.config_seconds == 0.0 and result.seconds == result.probe_seconds
+
+
+def test_converge_reports_a_probe_that_never_agrees(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    phase = phases[0]
+    plain = [e for e in expect_all(phase.scenario) if e.connect and not phase.scenario.workload(e.probe.target).sidecar
+             and not phase.scenario.workload(e.probe.source).sidecar][:1]
+    session = make_session(tmp_path, phase)
+    session.kube.exec_handler = answering(default=(56, 0))  # type: ignore[attr-defined]
+    result = session.converge(phase, plain)
+    assert not result.stability.all_converged and result.stability.stable[plain[0].probe.id]
+    assert result.observations[plain[0].probe.id].outcome is Outcome.RESET
+    assert result.seconds >= Timing().converge_window_s
+
+
+def test_config_checks_cover_server_inbound_and_client_clusters(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    phase = phases[1]
+    session = make_session(tmp_path, phase)
+    checks = session.config_checks(phase.scenario, expect_all(phase.scenario))
+    names = [c.name for c in checks]
+    assert any(": inbound port 8080 enforces STRICT" in n for n in names)
+    assert any("outbound|8000||" in n and "sends istio_mutual" in n for n in names)
+    assert len(names) == len(set(names))
+
+
+def test_config_dump_is_read_through_pilot_agent(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    phase = phases[0]
+    session = make_session(tmp_path, phase)
+    server = next(w for w in phase.scenario.workloads if w.sidecar and w.ports)
+    pod = session.pod_of(server)
+    session.kube.exec_handler = lambda p, c, cmd: ExecResult('{"configs": []}', "", 0)  # type: ignore[attr-defined]
+    assert session._dump(pod.key) == '{"configs": []}'
+    assert session.kube.calls("exec")[-1] == ("exec", pod.key, "istio-proxy", ("pilot-agent", "request", "GET", "config_dump"))  # type: ignore[attr-defined]
+
+
+# --- evidence -----------------------------------------------------------------------------------------------------------
+STATS = ('istio_requests_total{{reporter="destination",source_workload_namespace="{ns}",destination_workload_namespace="{dns}",'
+         'destination_service="{svc}",connection_security_policy="mutual_tls",response_code="200"}} {n}\n')
+
+
+def test_metrics_evidence_is_the_destination_counter_delta(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    phase = phases[0]
+    e = next(x for x in expect_all(phase.scenario) if x.mtls and x.protocol == "http" and x.probe.address.value == "service")
+    client, server = phase.scenario.workload(e.probe.source), phase.scenario.workload(e.probe.target)
+    session = make_session(tmp_path, phase)
+    scrapes = iter([STATS.format(ns=client.namespace, dns=server.namespace, svc=server.host, n=4),
+                    STATS.format(ns=client.namespace, dns=server.namespace, svc=server.host, n=5)])
+    probe_answer = answering()
+
+    def handler(pod: PodInfo, container: str, command: Sequence[str]) -> ExecResult:
+        if tuple(command) == ("pilot-agent", "request", "GET", "stats/prometheus"):
+            return ExecResult(next(scrapes), "", 0)
+        if tuple(command) == ("pilot-agent", "request", "GET", "config_dump"):
+            return ExecResult("not json", "", 0)
+        return probe_answer(pod, container, command)
+
+    session.kube.exec_handler = handler  # type: ignore[attr-defined]
+    observed = session.probe(phase.scenario, [e.probe])[0]
+    found = {ev.source: ev for ev in session.evidence(phase.scenario, e, observed)}
+    assert found["metrics"].says_mtls is True and "+1" in found["metrics"].detail
+    assert found["config-dump"].says_mtls is None and "unavailable" in found["config-dump"].detail
+
+
+# --- closing -------------------------------------------------------------------------------------------------------------
+def test_close_deletes_a_kind_cluster_we_created_once(tmp_path: Path) -> None:
+    runner = FakeRunner().on("/k/kind", "delete")
+    kind = KindCluster(runner, "/k/kind", "mtls-conformance", tmp_path / "kc", progress=io.StringIO())
+    session = make_session(tmp_path, kind=kind, created=True, runner=runner)
+    session.close(failed=False)
+    session.close(failed=False)
+    assert [c[1:3] for c in runner.calls] == [("delete", "cluster")]
+
+
+def test_close_on_a_reused_cluster_deletes_by_run_label_and_our_istio(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    runner = FakeRunner().on("/c/helm")
+    session = make_session(tmp_path, phases[0], runner=runner)
+    session.apply_phase(phases[0])
+    assert session.installer is not None
+    session.installer.installed = ["istio-base", "istiod"]
+    session.close(failed=True)
+    (deleted,) = session.kube.calls("delete_labeled")  # type: ignore[attr-defined]
+    assert deleted[1] == f"mtls-conformance/run={RUN}" and deleted[2]
+    assert session.kube.objects == {}  # type: ignore[attr-defined]
+    assert [c[1:3] for c in runner.calls] == [("uninstall", "istiod"), ("uninstall", "istio-base")]
+
+
+def test_keep_on_failure_keeps_everything_and_says_how_to_clean_up(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    session = make_session(tmp_path, phases[0], keep_on_failure=True)
+    session.apply_phase(phases[0])
+    session.close(failed=True)
+    assert session.kube.calls("delete_labeled") == []  # type: ignore[attr-defined]
+    assert f"kubectl delete ns -l mtls-conformance/run={RUN}" in session.progress.getvalue()  # type: ignore[attr-defined]
+
+
+def test_keep_on_failure_still_cleans_up_a_passing_run(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    session = make_session(tmp_path, phases[0], keep_on_failure=True, keep_cluster=True)
+    session.apply_phase(phases[0])
+    session.close(failed=False)
+    assert len(session.kube.calls("delete_labeled")) == 1  # type: ignore[attr-defined]
+    assert session.runner.calls == []  # type: ignore[attr-defined]  (keep_cluster: Istio stays)
+
+
+def test_existing_cluster_without_istio_needs_allow_install(tmp_path: Path) -> None:
+    session = make_session(tmp_path, external=True)
+    with pytest.raises(HarnessError, match=r"Istio is not installed.*--allow-install"):
+        session._ensure_istio(resolve_version("1.30"))
+
+
+def test_existing_cluster_with_another_istio_version(tmp_path: Path) -> None:
+    kube = FakeKube(ready_deployments={("istio-system", "istiod")}, images={("istio-system", "istiod"): ["docker.io/istio/pilot:1.29.7"]})
+    session = make_session(tmp_path, external=True, kube=kube)
+    with pytest.raises(HarnessError, match=r"runs Istio 1\.29\.7, not 1\.30"):
+        session._ensure_istio(resolve_version("1.30"))
+    session._ensure_istio(resolve_version("1.29"))
+    assert str(session.istio_version) == "1.29.7"
+
+
+def test_interrupt_cleans_up_and_propagates(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    import signal
+
+    session = make_session(tmp_path, phases[0], keep_cluster=True)
+    session.apply_phase(phases[0])
+    with pytest.raises(KeyboardInterrupt):
+        session._on_signal(signal.SIGINT, None)
+    assert session.stop.is_set() and len(session.kube.calls("delete_labeled")) == 1  # type: ignore[attr-defined]
