@@ -189,5 +189,7 @@ def test_principal_trust_domain(build_scenario: Callable[..., Scenario], pattern
     scenario = build_scenario(WORKLOADS, [ap("allow", "foo", [{"from": [{"source": {"principals": [pattern]}}]}])],
                               mesh={"trustDomain": "example.org"})
     e = expect(scenario, Probe("foo/curl", "foo/httpbin", 8000))
-    assert e.client_principal == "spiffe://example.org/ns/foo/sa/curl"
     assert e.outcome == ("mtls" if allowed else "fail:403")
+    assert any(s.rule.id == "authz.identity" and "example.org/ns/foo/sa/curl" in s.detail for s in e.steps)
+    if allowed:
+        assert e.client_principal == "spiffe://example.org/ns/foo/sa/curl"
