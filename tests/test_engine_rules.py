@@ -4,6 +4,7 @@ the rule's source implies. The meta-tests keep the table and engine.rules.RULES 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +194,11 @@ def test_principal_trust_domain(build_scenario: Callable[..., Scenario], pattern
     assert any(s.rule.id == "authz.identity" and "example.org/ns/foo/sa/curl" in s.detail for s in e.steps)
     if allowed:
         assert e.client_principal == "spiffe://example.org/ns/foo/sa/curl"
+
+
+def test_engine_docs_list_every_rule() -> None:
+    # The engine section lives in docs/readme-engine.md until it is merged into README.md.
+    root = Path(__file__).resolve().parents[1]
+    text = "".join(p.read_text() for p in (root / "docs" / "readme-engine.md", root / "README.md") if p.exists())
+    missing = [rule_id for rule_id in RULES if f"`{rule_id}`" not in text]
+    assert not missing, f"document these rules in the engine section: {missing}"
