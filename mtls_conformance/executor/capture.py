@@ -23,13 +23,14 @@ CAPTURE_IMAGE = "docker.io/nicolaka/netshoot:v0.14"
 class PacketCapture:
     _ids = itertools.count(1)
 
-    def __init__(self, kube: Kube, clock: Clock, *, exec_timeout_s: float, start_timeout_s: float,
+    def __init__(self, kube: Kube, clock: Clock, *, exec_timeout_s: float, start_timeout_s: float, poll_interval_s: float = 0.5,
                  image: str = CAPTURE_IMAGE) -> None:
         self.kube = kube
         self.clock = clock
         self.exec_timeout_s = exec_timeout_s
         self.start_timeout_s = start_timeout_s
         self.image = image
+        self.poll_interval_s = poll_interval_s
 
     def _sh(self, pod: PodInfo, script: str) -> ExecResult:
         return self.kube.exec(pod, DEBUG_CONTAINER, ["sh", "-c", script], self.exec_timeout_s)
@@ -49,7 +50,7 @@ class PacketCapture:
             log = self._sh(pod, f"cat {cap}.log")
             return "listening on" in log.stdout, log.stdout.strip()[-300:] or "(no tcpdump output yet)"
 
-        poll_until(listening, what=f"tcpdump to listen in {pod.key}", timeout_s=self.start_timeout_s, interval_s=0.2, clock=self.clock)
+        poll_until(listening, what=f"tcpdump to listen in {pod.key}", timeout_s=self.start_timeout_s, interval_s=self.poll_interval_s, clock=self.clock)
         return cap
 
     def stop(self, pod: PodInfo, cap: str) -> bytes:
@@ -60,7 +61,7 @@ class PacketCapture:
             alive = self._sh(pod, f"kill -0 $(cat {cap}.pid) 2>/dev/null && echo running || echo stopped")
             return "stopped" in alive.stdout, alive.stdout.strip()
 
-        poll_until(stopped, what=f"tcpdump to stop in {pod.key}", timeout_s=self.start_timeout_s, interval_s=0.2, clock=self.clock)
+        poll_until(stopped, what=f"tcpdump to stop in {pod.key}", timeout_s=self.start_timeout_s, interval_s=self.poll_interval_s, clock=self.clock)
         dumped = self._sh(pod, f"base64 {cap}.pcap && rm -f {cap}.pcap {cap}.pid {cap}.log")
         if dumped.exit_code != 0:
             raise HarnessError(pod.key, f"cannot read the capture: {dumped.stderr.strip() or dumped.transport_error}", "")

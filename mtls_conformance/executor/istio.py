@@ -29,13 +29,14 @@ RELEASES = ("istio-base", "istiod")  # install order; uninstall is the reverse
 
 class IstioInstaller:
     def __init__(self, runner: CommandRunner, helm: Path | str, *, kubeconfig: str | None, context: str | None,
-                 kube: Kube, clock: Clock, progress: TextIO | None = None) -> None:
+                 kube: Kube, clock: Clock, poll_interval_s: float = 0.5, progress: TextIO | None = None) -> None:
         self.runner = runner
         self.helm = str(helm)
         self.kubeconfig = kubeconfig
         self.context = context
         self.kube = kube
         self.clock = clock
+        self.poll_interval_s = poll_interval_s
         self.progress = progress if progress is not None else sys.stderr
         self.installed: list[str] = []  # Helm releases this session installed, in order
         self._original_mesh: str | None = None
@@ -76,7 +77,7 @@ class IstioInstaller:
 
     def wait_ready(self, timeout_s: float) -> float:
         return poll_until(lambda: (self.present(), "istiod Deployment not available"), what="istiod to be ready",
-                          timeout_s=timeout_s, interval_s=2.0, clock=self.clock)
+                          timeout_s=timeout_s, interval_s=self.poll_interval_s, clock=self.clock)
 
     def uninstall(self, timeout_s: float) -> None:
         """Remove the Helm releases this session installed (and only those), newest first."""
@@ -115,8 +116,8 @@ class IstioInstaller:
             value = active.get("enableAutoMtls", True)
             return value is enabled, f"istiod serves enableAutoMtls={value}"
 
-        return poll_until(served, what=f"istiod to serve enableAutoMtls={enabled}", timeout_s=timeout_s, interval_s=1.0,
-                          clock=self.clock)
+        return poll_until(served, what=f"istiod to serve enableAutoMtls={enabled}", timeout_s=timeout_s,
+                          interval_s=self.poll_interval_s, clock=self.clock)
 
     def restore_mesh(self) -> None:
         """Put back the mesh config we found (existing clusters must be left as they were)."""

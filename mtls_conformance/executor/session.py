@@ -35,6 +35,7 @@ from mtls_conformance.executor import evidence as ev
 from mtls_conformance.executor.bundle import BundleInputs, write_case_bundle
 from mtls_conformance.executor.capture import CAPTURE_IMAGE, PacketCapture
 from mtls_conformance.executor.converge import Clock, ProxyCheck, RealClock, Stability, await_consistent, wait_for_config
+from mtls_conformance.executor.download import HttpDownloader
 from mtls_conformance.executor.errors import HarnessError
 from mtls_conformance.executor.istio import ISTIO_NAMESPACE, IstioInstaller
 from mtls_conformance.executor.kind import KindCluster
@@ -201,7 +202,7 @@ class MeshSession:
         self.stop = stop or threading.Event()
         self.progress = progress if progress is not None else sys.stderr
         self.capture = PacketCapture(kube, clock, exec_timeout_s=self.timing.exec_timeout_s,
-                                     start_timeout_s=self.timing.capture_start_timeout_s)
+                                     start_timeout_s=self.timing.capture_start_timeout_s, poll_interval_s=self.timing.poll_interval_s)
         self.applied: dict[int, AppliedPhase] = {}
         self.current: AppliedPhase | None = None
         self.loaded_images: set[str] = set()
@@ -218,7 +219,7 @@ class MeshSession:
         timing = options.timing_table()
         requested = options.version()
         runner = runner or SubprocessRunner()
-        toolbox = toolbox or Toolbox(runner)
+        toolbox = toolbox or Toolbox(runner, HttpDownloader(timing.download_timeout_s))
         stop = threading.Event()
         clock = clock or RealClock(stop)
         connect = connect or KubeClient.connect
@@ -241,7 +242,8 @@ class MeshSession:
         except Exception as exc:  # (an unreachable API server is the user's to fix, in one line)
             raise HarnessError(f"cluster ({context or kubeconfig or 'default kubeconfig'})", f"API server unreachable: {exc}",
                                "check --kubeconfig/--context, or that the kind cluster is running (docker ps)") from None
-        installer = IstioInstaller(runner, "helm", kubeconfig=kubeconfig, context=context, kube=kube, clock=clock)
+        installer = IstioInstaller(runner, "helm", kubeconfig=kubeconfig, context=context, kube=kube, clock=clock,
+                                   poll_interval_s=timing.poll_interval_s)
         session = cls(options, kube=kube, runner=runner, toolbox=toolbox, clock=clock, installer=installer, kind=kind,
                       created_cluster=created, istio_version=requested, kubernetes_version=kubernetes_version, stop=stop)
         session._register_signals()
