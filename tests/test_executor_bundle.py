@@ -13,7 +13,17 @@ from test_executor_fakes import FakeClock, FakeDownloader, FakeKube, FakeRunner
 from test_scripts import shellcheck
 
 from mtls_conformance.engine import expect_all
-from mtls_conformance.executor.bundle import BundleInputs, bundle_files, repro_script, secrets_from_dump, slug, write_case_bundle
+from mtls_conformance.executor.bundle import (
+    BundleInputs,
+    bundle_files,
+    case_probe_scripts,
+    pod_ip_token,
+    repro_script,
+    secrets_from_dump,
+    selector,
+    slug,
+    write_case_bundle,
+)
 from mtls_conformance.executor.istio import IstioInstaller
 from mtls_conformance.executor.kube import ExecResult, PodInfo
 from mtls_conformance.executor.session import MeshSession, SessionOptions
@@ -93,12 +103,23 @@ def test_repro_script_drives_the_project_scripts(tmp_path: Path, failing_case: t
     env = {**os.environ, "MTLS_CONFORMANCE_HOME": str(fake_project)}
     subprocess.run([str(folder / "repro.sh")], env=env, check=True, timeout=30)
     workload = case.scenario.workload(case.scenario.probes[0].source)
-    selector = ",".join(f"{k}={v}" for k, v in sorted(workload.labels.items()))
+    target = next(case.scenario.workload(p.target) for p in case.scenario.probes if p.address.value == "pod")
+    pod_ip = f"--pod-ip {pod_ip_token(target)}={target.namespace}/{selector(target)}"
     assert log.read_text().splitlines() == [
         "cluster-up --name mtlsc-repro",
         "install-istio --name mtlsc-repro 1.30.4",
-        f"run-scenario --name mtlsc-repro --probe {workload.namespace}/{selector}@probes/{slug(workload.key)}.sh applied.yaml",
+        f"run-scenario --name mtlsc-repro --probe {workload.namespace}/{selector(workload)}@probes/{slug(workload.key)}.sh {pod_ip} applied.yaml",
     ]
+
+
+def test_case_probe_scripts_hold_only_the_cases_probes_with_pod_ip_tokens(failing_case: tuple[Case, list[Verdict]]) -> None:
+    case, _ = failing_case
+    scripts = case_probe_scripts(case.scenario, 5)
+    assert set(scripts) == {p.source for p in case.scenario.probes}
+    text = "".join(scripts.values())
+    assert text.count("_probe ") == len(case.scenario.probes)
+    pod_target = next(case.scenario.workload(p.target) for p in case.scenario.probes if p.address.value == "pod")
+    assert f"://{pod_ip_token(pod_target)}:" in text
 
 
 def test_repro_script_names_what_was_expected_and_observed(failing_case: tuple[Case, list[Verdict]]) -> None:

@@ -134,17 +134,20 @@ def test_install_istio_needs_a_cluster(stub_tools: tuple[dict[str, str], Path]) 
 def test_run_scenario_applies_waits_and_probes(stub_tools: tuple[dict[str, str], Path]) -> None:
     env, tmp = stub_tools
     (tmp / "bin/kubectl").write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "kubectl $*" >> "{tmp}/calls.log"\n'
-                                     'case "$*" in *"get -f"*) printf "foo\\nfoo\\nbar\\n" ;; *"get pods"*) printf curl-abc ;; esac\n')
+                                     'case "$*" in *"get -f"*) printf "foo\\nfoo\\nbar\\n" ;; *podIP*) printf 10.244.1.7 ;;'
+                                     ' *"get pods"*) printf curl-abc ;; esac\n')
     kubeconfig = tmp / "kc.yaml"
     kubeconfig.write_text("apiVersion: v1\n")
     manifests, script = tmp / "applied.yaml", tmp / "probe.sh"
     manifests.write_text("kind: Namespace\n")
-    script.write_text("echo probe\n")
-    result = run("run-scenario", env, "--kubeconfig", str(kubeconfig), "--rounds", "2", "--probe", f"foo/app=curl@{script}", str(manifests))
+    script.write_text("echo probe http://mtlsc-pod-ip.bar.httpbin:8080/\n")
+    result = run("run-scenario", env, "--kubeconfig", str(kubeconfig), "--rounds", "2", "--probe", f"foo/app=curl@{script}",
+                 "--pod-ip", "mtlsc-pod-ip.bar.httpbin=bar/app=httpbin", str(manifests))
     assert result.returncode == 0, result.stderr
     log = calls(tmp)
     k = f"kubectl --kubeconfig {kubeconfig}"
     assert log[0] == f"{k} apply --server-side --force-conflicts --field-manager mtls-conformance -f {manifests}"
     assert f"{k} wait --for=condition=Available deployment --all --namespace bar --timeout=300s" in log
     assert f"{k} wait --for=condition=Available deployment --all --namespace foo --timeout=300s" in log
-    assert log.count(f"{k} exec --namespace foo curl-abc -c curl -- sh -c echo probe") == 2
+    assert f"{k} get pods --namespace bar --selector app=httpbin --field-selector status.phase=Running -o jsonpath={{.items[0].status.podIP}}" in log
+    assert log.count(f"{k} exec --namespace foo curl-abc -c curl -- sh -c echo probe http://10.244.1.7:8080/") == 2

@@ -17,8 +17,10 @@ from typing import Any
 
 import yaml
 
+from mtls_conformance.observe.curl import probe_script, probe_spec_from, resolve_pod_ips
 from mtls_conformance.plan.compose import scenario_document
 from mtls_conformance.plan.model import Case
+from mtls_conformance.scenario.model import Address, Scenario, Workload
 from mtls_conformance.verdict import Verdict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +38,24 @@ class BundleInputs:
     config_dumps: Mapping[str, str] = field(default_factory=dict)  # workload key -> config_dump JSON text
     logs: Mapping[str, str] = field(default_factory=dict)  # "<ns>/<name>/istio-proxy" or "istiod/<pod>" -> text
     istio_values: str = ""  # path of the --istio-values file, if any
+
+
+def pod_ip_token(workload: Workload) -> str:
+    """Stands for a pod IP in a bundled probe script; scripts/run-scenario replaces it with the pod's IP on the new cluster."""
+    return f"mtlsc-pod-ip.{workload.namespace}.{workload.name}"
+
+
+def selector(workload: Workload) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted((workload.labels or {"app": workload.name}).items()))
+
+
+def case_probe_scripts(scenario: Scenario, max_time_s: float) -> dict[str, str]:
+    """One probe script per client of the case, holding only the case's probes (a phase batches many cases per client)."""
+    by_client: dict[str, list[Any]] = {}
+    tokens = {w.key: pod_ip_token(w) for w in scenario.workloads}
+    for probe in scenario.probes:
+        by_client.setdefault(probe.source, []).append(resolve_pod_ips(probe_spec_from(scenario, probe), tokens))
+    return {client: probe_script(specs, max_time_s=max_time_s) for client, specs in by_client.items()}
 
 
 def slug(text: str, limit: int = 120) -> str:
@@ -58,11 +78,14 @@ def secrets_from_dump(dump_text: str) -> dict[str, Any] | None:
 
 def repro_script(inputs: BundleInputs, project_root: Path = PROJECT_ROOT) -> str:
     """A bash script that recreates the case on a fresh kind cluster with the project's scripts (shellcheck-clean)."""
+    scenario = inputs.case.scenario
     probe_args = []
     for key in sorted(inputs.probe_scripts):
-        workload = inputs.case.scenario.workload(key)
-        selector = ",".join(f"{k}={v}" for k, v in sorted((workload.labels or {"app": workload.name}).items()))
-        probe_args.append(f"--probe {shlex.quote(f'{workload.namespace}/{selector}@probes/{slug(key)}.sh')}")
+        workload = scenario.workload(key)
+        probe_args.append(f"--probe {shlex.quote(f'{workload.namespace}/{selector(workload)}@probes/{slug(key)}.sh')}")
+    for key in sorted({p.target for p in scenario.probes if p.address is Address.POD}):
+        workload = scenario.workload(key)
+        probe_args.append(f"--pod-ip {shlex.quote(f'{pod_ip_token(workload)}={workload.namespace}/{selector(workload)}')}")
     values = '--values "$here/istio-values.yaml" ' if inputs.istio_values else ""
     expected = [f"#   {v.expected.probe.id}: expected {v.expected.outcome}, observed {v.observed.outcome.value}"
                 for v in inputs.verdicts]
@@ -99,8 +122,8 @@ def write_case_bundle(inputs: BundleInputs, dest: Path, project_root: Path = PRO
     _write(folder / "scenario.yaml", f"# Case {inputs.case.id}; run it alone: pytest suites --scenario scenario.yaml\n"
            + yaml.safe_dump(doc, sort_keys=False))
     _write(folder / "applied.yaml", inputs.manifests)
-    for key, probe_script in inputs.probe_scripts.items():
-        _write(folder / "probes" / f"{slug(key)}.sh", probe_script)
+    for key, text in inputs.probe_scripts.items():
+        _write(folder / "probes" / f"{slug(key)}.sh", text)
     _write(folder / "probe-output.txt", "\n\n".join(f"== {v.expected.probe.id}\n{v.observed.raw}" for v in inputs.verdicts))
     _write(folder / "verdicts.txt", "\n\n".join(v.failure_message() for v in inputs.verdicts) + "\n")
     for key, text in inputs.config_dumps.items():

@@ -32,7 +32,7 @@ import yaml
 from mtls_conformance.engine.model import Expectation
 from mtls_conformance.errors import InputError
 from mtls_conformance.executor import evidence as ev
-from mtls_conformance.executor.bundle import BundleInputs, write_case_bundle
+from mtls_conformance.executor.bundle import BundleInputs, case_probe_scripts, selector, write_case_bundle
 from mtls_conformance.executor.capture import CAPTURE_IMAGE, PacketCapture
 from mtls_conformance.executor.converge import Clock, ProxyCheck, RealClock, Stability, await_consistent, wait_for_config
 from mtls_conformance.executor.download import HttpDownloader
@@ -169,11 +169,6 @@ def _signature(obs: ProbeObservation) -> str:
     return f"{obs.outcome.value}{mtls}"
 
 
-def _selector(workload: Workload) -> str:
-    labels = workload.labels or {"app": workload.name}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
 def _sampled(probe_id: str, rate: float) -> bool:
     return int(hashlib.sha256(probe_id.encode()).hexdigest()[:8], 16) < rate * 0x1_0000_0000
 
@@ -206,8 +201,7 @@ class MeshSession:
         self.applied: dict[int, AppliedPhase] = {}
         self.current: AppliedPhase | None = None
         self.loaded_images: set[str] = set()
-        self.last_scripts: dict[str, str] = {}  # client pod -> the last probe script it ran (for repro bundles)
-        self._pods: dict[str, PodInfo] = {}
+        self._pods: dict[str, PodInfo] = {}  # workload key -> the pod probed for it (cleared by each phase)
         self._closed = False
         self._previous_handlers: dict[int, Any] = {}
 
@@ -236,8 +230,8 @@ class MeshSession:
                                toolbox.cache_root / "kubeconfig" / f"{options.cluster_name}.yaml")
             created = kind.create(Path(options.kind_config), timing.cluster_create_timeout_s)
             kubeconfig, context = str(kind.kubeconfig), kind.context
-        kube = connect(kubeconfig, context)
         try:
+            kube = connect(kubeconfig, context)
             kubernetes_version = kube.server_version()
         except Exception as exc:  # (an unreachable API server is the user's to fix, in one line)
             raise HarnessError(f"cluster ({context or kubeconfig or 'default kubeconfig'})", f"API server unreachable: {exc}",
@@ -317,7 +311,8 @@ class MeshSession:
             if keep_all:
                 print(f"mtls-conformance: keeping run {self.run_id} for inspection (--keep-on-failure); remove it with "
                       f"`kubectl delete ns -l {RUN_LABEL}={self.run_id}`"
-                      + (f" or `scripts/cluster-down {self.options.cluster_name}`" if self.kind else ""), file=self.progress, flush=True)
+                      + (f" or `scripts/cluster-down --name {self.options.cluster_name}`" if self.kind else ""),
+                      file=self.progress, flush=True)
                 return
             if self.kind is not None and self.created_cluster and not self.options.keep_cluster:
                 self.kind.delete()  # takes everything with it
@@ -372,15 +367,17 @@ class MeshSession:
     # --- pods ---------------------------------------------------------------------------------------------------
     def pod_of(self, workload: Workload) -> PodInfo:
         if workload.key not in self._pods:
-            pods = [p for p in self.kube.pods(workload.namespace, _selector(workload)) if p.ready]
+            # Pods of another Deployment with the same labels but the other sidecar setting are not this workload.
+            pods = [p for p in self.kube.pods(workload.namespace, selector(workload)) if p.ready and p.has_sidecar == workload.sidecar]
             if not pods:
-                raise HarnessError(workload.key, "no ready pod", f"kubectl -n {workload.namespace} get pods -l {_selector(workload)}")
+                raise HarnessError(workload.key, "no ready pod", f"kubectl -n {workload.namespace} get pods -l {selector(workload)}")
             self._pods[workload.key] = sorted(pods, key=lambda p: p.name)[0]
         return self._pods[workload.key]
 
     def _dump(self, pod_key: str) -> str:
-        namespace, name = pod_key.split("/", 1)
-        pod = next(p for p in self._pods.values() if p.namespace == namespace and p.name == name)
+        pod = next((p for p in self._pods.values() if p.key == pod_key), None)
+        if pod is None:
+            raise HarnessError(pod_key, "not a pod of the current phase", "")
         result = envoy_admin(self.kube, pod, "config_dump", self.timing.exec_timeout_s)
         if result.exit_code != 0:
             raise HarnessError(pod_key, f"config_dump failed: {result.stderr.strip() or result.transport_error}", "")
@@ -463,7 +460,6 @@ class MeshSession:
         except (HarnessError, KeyError, ValueError) as exc:
             return [ProbeObservation(i, Outcome.INCONCLUSIVE, raw=f"could not prepare the probe: {exc}") for i in ids]
         script = probe_script(specs, max_time_s=self.timing.probe_timeout_s)
-        self.last_scripts[client.key] = script
         container = "curl" if "curl" in client.containers else next((c for c in client.containers if c != "istio-proxy"), "")
         result = self.kube.exec(client, container, ["sh", "-c", script], self.timing.exec_timeout_s)
         if result.exit_code is None:
@@ -548,8 +544,8 @@ class MeshSession:
                 logs[f"{key}/istio-proxy"] = self.kube.logs(pod, "istio-proxy")
         for pod in self.kube.pods(ISTIO_NAMESPACE, "app=istiod"):
             logs[f"istiod/{pod.name}"] = self.kube.logs(pod, "discovery")
-        scripts = {key: self.last_scripts[pod.key] for key, pod in pods.items() if pod.key in self.last_scripts}
         inputs = BundleInputs(case=case, verdicts=tuple(verdicts), manifests=manifests, istio_version=str(self.istio_version),
-                              kubernetes_version=self.kubernetes_version, run_id=self.run_id, probe_scripts=scripts,
+                              kubernetes_version=self.kubernetes_version, run_id=self.run_id,
+                              probe_scripts=case_probe_scripts(case.scenario, self.timing.probe_timeout_s),
                               config_dumps=dumps, logs=logs, istio_values=str(self.options.istio_values or ""))
         return write_case_bundle(inputs, Path(dest))
