@@ -122,27 +122,52 @@ class KubeClient:
     """The real cluster, through the official client. Construct with ``KubeClient.connect``."""
 
     def __init__(self, api_client: Any, request_timeout_s: float = 30.0) -> None:
-        from kubernetes import client, dynamic
-
-        self.request_timeout_s = request_timeout_s
         # The client's models type every field as optional; this wrapper checks what it reads, so treat them as Any.
         self.api_client: Any = api_client
-        self.core: Any = client.CoreV1Api(api_client)
-        self.apps: Any = client.AppsV1Api(api_client)
-        dynamic_client: Any = dynamic.DynamicClient  # untyped in the client
-        self.dynamic: Any = dynamic_client(api_client)
+        self.request_timeout_s = request_timeout_s
+        self._core: Any = None
+        self._apps: Any = None
+        self._dynamic: Any = None
+
+    # The API classes import thousands of models on first use (seconds): made lazily, so a quick reachability check
+    # (server_version) does not pay for them.
+    @property
+    def core(self) -> Any:
+        if self._core is None:
+            from kubernetes import client
+
+            self._core = client.CoreV1Api(self.api_client)
+        return self._core
+
+    @property
+    def apps(self) -> Any:
+        if self._apps is None:
+            from kubernetes import client
+
+            self._apps = client.AppsV1Api(self.api_client)
+        return self._apps
+
+    @property
+    def dynamic(self) -> Any:
+        """The dynamic client, made on first use: making it runs API discovery, a round trip to the server."""
+        if self._dynamic is None:
+            from kubernetes import dynamic
+
+            dynamic_client: Any = dynamic.DynamicClient  # untyped in the client
+            self._dynamic = dynamic_client(self.api_client)
+        return self._dynamic
 
     @staticmethod
     def connect(kubeconfig: str | None, context: str | None, request_timeout_s: float | None = None) -> KubeClient:
-        from kubernetes import config
+        from kubernetes import client, config
 
-        new_client: Any = config.new_client_from_config  # untyped in the client
-        api_client = new_client(config_file=kubeconfig, context=context)
-        if request_timeout_s is None:
-            return KubeClient(api_client)
-        # urllib3 retries would multiply a short availability check; one attempt is enough to decide.
-        api_client.configuration.retries = False
-        return KubeClient(api_client, request_timeout_s)
+        configuration = client.Configuration()
+        load: Any = config.load_kube_config  # untyped in the client
+        load(config_file=kubeconfig, context=context, client_configuration=configuration, persist_config=False)
+        if request_timeout_s is not None:
+            # urllib3 retries would multiply a short availability check; one attempt is enough to decide.
+            configuration.retries = False
+        return KubeClient(client.ApiClient(configuration), request_timeout_s or 30.0)
 
     def server_version(self) -> str:
         from kubernetes import client
