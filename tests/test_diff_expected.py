@@ -15,7 +15,7 @@ from mtls_conformance.engine import Expectation, expect_all
 from mtls_conformance.engine.model import Failure
 from mtls_conformance.report import predict as predict_module
 from mtls_conformance.report.diff_render import prediction_html, prediction_text
-from mtls_conformance.report.predict import predict, scenario_files, standard_cases
+from mtls_conformance.report.predict import Prediction, predict, scenario_files, standard_cases
 from mtls_conformance.scenario.model import Scenario
 from mtls_conformance.versions import IstioVersion, VersionFact, catalog, parse_version
 
@@ -37,32 +37,33 @@ def user_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_cli_prediction_matches_the_engine(cli: Cli) -> None:
+@pytest.fixture(scope="module")
+def standard_prediction() -> Prediction:
+    """The engine's prediction 1.29 -> 1.30 on the standard profile, computed in-process (built once: plans take a while)."""
+    old, new = parse_version("1.29"), parse_version("1.30")
+    source, old_cases = standard_cases(old)
+    return predict(old, new, old_cases, standard_cases(new)[1], source)
+
+
+def test_cli_prediction_matches_the_engine(cli: Cli, standard_prediction: Prediction) -> None:
     result = cli(["diff", "--expected", "1.29", "1.30", "--format", "json"])
     assert result.returncode == 0, result.stderr
-    old, new = parse_version("1.29"), parse_version("1.30")
-    source, old_cases = standard_cases(old)
-    _, new_cases = standard_cases(new)
-    assert json.loads(result.stdout) == predict(old, new, old_cases, new_cases, source).as_dict()
+    assert json.loads(result.stdout) == standard_prediction.as_dict()
+    assert standard_prediction.probes > 0  # something was compared
 
 
-def test_text_says_so_when_nothing_changes_and_lists_the_facts(cli: Cli) -> None:
-    result = cli(["diff", "--expected", "1.29", "1.30"])
-    assert result.returncode == 0, result.stderr
-    old, new = parse_version("1.29"), parse_version("1.30")
-    source, old_cases = standard_cases(old)
-    doc = predict(old, new, old_cases, standard_cases(new)[1], source).as_dict()
+def test_text_says_so_when_nothing_changes_and_lists_the_facts(standard_prediction: Prediction) -> None:
+    text, doc = prediction_text(standard_prediction), standard_prediction.as_dict()
     if doc["behaviour_changes"] == 0:
-        assert f"No change in mTLS behaviour is predicted: all {doc['probes']} probes keep the same expected outcome." in result.stdout
-    assert doc["probes"] > 0  # something was compared
-    assert f"Version facts compared ({len(catalog().facts)}; data/istio-versions.yaml):" in result.stdout
+        assert f"No change in mTLS behaviour is predicted: all {doc['probes']} probes keep the same expected outcome." in text
+    assert f"Version facts compared ({len(catalog().facts)}; data/istio-versions.yaml):" in text
     for fact in catalog().facts:  # every fact, whether it holds for each version, and its source
         holds = ("holds" if fact.holds_for(parse_version("1.29")) else "no", "holds" if fact.holds_for(parse_version("1.30")) else "no")
-        assert f"{fact.id} [{fact.kind}] 1.29: {holds[0]}, 1.30: {holds[1]} ({fact.source})" in result.stdout
+        assert f"{fact.id} [{fact.kind}] 1.29: {holds[0]}, 1.30: {holds[1]} ({fact.source})" in text
 
 
-def test_facts_that_differ_are_listed_with_sources(cli: Cli) -> None:
-    result = cli(["diff", "--expected", "1.30", "1.31"])
+def test_facts_that_differ_are_listed_with_sources(cli: Cli, user_file: Path) -> None:
+    result = cli(["diff", "--expected", "1.30", "1.31", "--scenario", str(user_file)])
     differing = [f for f in catalog().facts if f.holds_for(parse_version("1.30")) != f.holds_for(parse_version("1.31"))]
     assert differing, "the catalog has a fact that starts at 1.31"
     for fact in differing:

@@ -97,23 +97,16 @@ def _count(rows: list[bytes], rgb: tuple[int, int, int], bpp: int) -> int:
 def test_screenshot_shows_the_coloured_matrix(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
     page, _ = report
     shot = tmp_path / "report.png"
-    result = _run(tmp_path, f"--screenshot={shot}", page.as_uri())
+    # Half the device pixels: the squares keep their exact colours and the pure-Python PNG check stays quick.
+    result = _run(tmp_path, "--force-device-scale-factor=0.5", f"--screenshot={shot}", page.as_uri())
     assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
     data = shot.read_bytes()
-    assert len(data) > 30_000  # a blank or error page compresses to a few kB
+    assert len(data) > 15_000  # a blank or error page compresses to a few kB
     width, height, rows = _decode_png(data)
-    assert (width, height) == (WIDTH, HEIGHT)
+    assert (width, height) == (WIDTH // 2, HEIGHT // 2)
     bpp = len(rows[0]) // width
-    assert _count(rows, MTLS_BLUE, bpp) > 200  # many mTLS squares ...
-    assert _count(rows, PLAINTEXT_ORANGE, bpp) > 200  # ... and plaintext ones: the grid was drawn and coloured
-
-
-def test_every_probe_is_a_cell(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
-    page, doc = report
-    dom = _dom_after(tmp_path, page, "")
-    assert len(re.findall(r'<button class="cell ', dom)) == len(doc["results"])
-    assert f"showing {len(doc['results'])} of {len(doc['results'])} probes" in dom
-    assert "Skipped cases (1)" in dom and SKIPPED[0][1] in dom
+    assert _count(rows, MTLS_BLUE, bpp) > 100  # many mTLS squares ...
+    assert _count(rows, PLAINTEXT_ORANGE, bpp) > 100  # ... and plaintext ones: the grid was drawn and coloured
 
 
 def test_clicking_a_failed_cell_shows_evidence_and_explanation(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
@@ -140,8 +133,8 @@ def test_filters_narrow_the_matrix(tmp_path: Path, report: tuple[Path, dict[str,
     assert f"showing {plaintext} of {len(doc['results'])} probes" in dom
 
 
-def test_hostile_text_stays_text_in_the_browser(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
-    page, _ = report
+def test_every_probe_is_a_cell_and_hostile_text_stays_text(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
+    page, doc = report
     selector = json.dumps(HOSTILE_ID).replace("<", "\\u003c")  # no '</script>' inside this test's own script
     script = ("document.body.setAttribute('data-scripts', document.scripts.length);"
               "document.body.setAttribute('data-bold', document.querySelectorAll('#matrix b, #detail b').length);"
@@ -150,3 +143,6 @@ def test_hostile_text_stays_text_in_the_browser(tmp_path: Path, report: tuple[Pa
     assert 'data-scripts="3"' in dom  # the data block, the page's script, this test's script: nothing injected
     assert 'data-bold="0"' in dom  # '<b>STRICT</b>' in a dimension was shown as text, not markup
     assert "&lt;script&gt;alert" in dom  # and the hostile case ID is displayed, as text
+    assert len(re.findall(r'<button class="cell ', dom)) == len(doc["results"])
+    assert f"showing {len(doc['results'])} of {len(doc['results'])} probes" in dom
+    assert "Skipped cases (1)" in dom and SKIPPED[0][1] in dom

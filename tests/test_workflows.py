@@ -109,7 +109,7 @@ def test_nightly_runs_the_standard_profile_per_version_and_uploads_reports() -> 
 
 
 def test_the_diff_step_compares_adjacent_versions(tmp_path: Path) -> None:
-    """Run the nightly diff step's script for real on SYNTHETIC reports: 1.29 missing, 1.30 -> 1.31 with a regression."""
+    """Run the nightly diff step's script for real on SYNTHETIC reports: 1.30 -> 1.31 with a regression."""
     script = _step(_workflow("nightly.yml")["jobs"]["diff"], "Diff each version with the next")["run"]
     case_list = cases()
     good = list(verdicts(case_list, "1.30", deviations=False))
@@ -120,15 +120,13 @@ def test_the_diff_step_compares_adjacent_versions(tmp_path: Path) -> None:
         (tmp_path / "reports" / name / "report.json").write_text(report.read_text())
     summary = tmp_path / "summary.md"
     result = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path,
-                            env=_env(VERSIONS='["1.29", "1.30", "1.31"]', GITHUB_STEP_SUMMARY=str(summary)),
+                            env=_env(VERSIONS='["1.30", "1.31"]', GITHUB_STEP_SUMMARY=str(summary)),
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "::error::1 adjacent-version diffs show a regression" in result.stdout
-    assert "::warning::no report for Istio 1.29 or 1.30" in result.stdout
     text = summary.read_text()
-    assert "## Istio 1.29 -> 1.30" in text and "## Istio 1.30 -> 1.31" in text
-    assert "Engine prediction, Istio 1.30 -> 1.31" in text and "REGRESSION" in text
-    assert {p.name for p in (tmp_path / "diffs").iterdir()} >= {"diff-1.30-1.31.html", "expected-1.29-1.30.html", "expected-1.30-1.31.html"}
+    assert "## Istio 1.30 -> 1.31" in text and "Engine prediction, Istio 1.30 -> 1.31" in text and "REGRESSION" in text
+    assert {p.name for p in (tmp_path / "diffs").iterdir()} >= {"diff-1.30-1.31.html", "expected-1.30-1.31.html", "diff-1.30-1.31.txt"}
 
 
 def test_pre_upgrade_workflow_runs_the_script_with_a_secret_kubeconfig() -> None:

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from mtls_conformance.errors import InputError
-from mtls_conformance.report.diff import diff_reports
-from mtls_conformance.report.diff_render import prediction_html, prediction_text, run_diff_html, run_diff_text
-from mtls_conformance.report.predict import ensure_distinct, predict, scenario_files, standard_cases
-from mtls_conformance.report.store import load_report
 from mtls_conformance.versions import resolve_version
+
+# The report modules (jsonschema, the planner) are imported when the command runs, so every other
+# subcommand starts fast.
 
 EPILOG = """\
 examples:
@@ -68,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     if len(args.reports) != 2:
         raise InputError("diff", f"needs exactly two reports, got {len(args.reports)}",
                          "run 'mtls-conformance diff OLD/report.json NEW/report.json' or 'mtls-conformance diff --expected 1.29 1.30'")
+    from mtls_conformance.report.diff import diff_reports
+    from mtls_conformance.report.diff_render import run_diff_html, run_diff_text
+    from mtls_conformance.report.store import load_report
+
     old, new = (load_report(p) for p in args.reports)
     d = diff_reports(old, new)
     print(json.dumps(d.as_dict(), indent=2) if args.format == "json" else run_diff_text(d))
@@ -77,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_expected(args: argparse.Namespace) -> int:
+    from mtls_conformance.report.diff_render import prediction_html, prediction_text
+    from mtls_conformance.report.predict import ensure_distinct, predict, scenario_files, standard_cases
+
     old = resolve_version(args.expected[0], "diff --expected OLD")
     new = resolve_version(args.expected[1], "diff --expected NEW")
     ensure_distinct(old, new)

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from mtls_conformance.errors import InputError
-from mtls_conformance.report.html import render_report_html
-from mtls_conformance.report.store import HTML_NAME, load_report, resolve_report_path
 
 
 def register(sub: Any) -> None:
@@ -40,6 +38,9 @@ def summary_text(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mtls_conformance.report.html import render_report_html  # imported here so other subcommands start fast
+    from mtls_conformance.report.store import HTML_NAME, load_report, resolve_report_path
+
     path = resolve_report_path(args.report)
     doc = load_report(path)
     out = Path(args.html) if args.html else path.parent / HTML_NAME
