@@ -1,0 +1,291 @@
+"""KubeClient against a tiny in-memory Kubernetes API on loopback, through the REAL official client library.
+
+The fake server speaks just enough of the API (discovery, server-side apply, list, label selectors, delete, watch) to
+prove the wrapper calls the client correctly: apply order and field manager, cleanup by run label with namespaces last
+and awaited by a watch, rollout waits with a watch, pods, config maps and Deployment images. Exec (websocket) is not
+covered here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import yaml
+
+from mtls_conformance.executor.errors import WaitTimeout
+from mtls_conformance.executor.kube import KubeClient, ObjectRef
+
+# plural -> (groupVersion, kind, namespaced)
+RESOURCES = {
+    "namespaces": ("v1", "Namespace", False), "services": ("v1", "Service", True), "serviceaccounts": ("v1", "ServiceAccount", True),
+    "configmaps": ("v1", "ConfigMap", True), "secrets": ("v1", "Secret", True), "pods": ("v1", "Pod", True),
+    "deployments": ("apps/v1", "Deployment", True),
+    "peerauthentications": ("security.istio.io/v1", "PeerAuthentication", True),
+    "authorizationpolicies": ("security.istio.io/v1", "AuthorizationPolicy", True),
+    "destinationrules": ("networking.istio.io/v1", "DestinationRule", True),
+}
+
+
+class FakeApi:
+    def __init__(self) -> None:
+        self.store: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, namespace, name) -> object
+        self.requests: list[tuple[str, str, str]] = []  # (method, path, content-type)
+        self.patch_queries: list[dict[str, list[str]]] = []
+        self.lock = threading.Lock()
+        self.rollout_done_on_watch = True
+        self.version = 1
+
+    def matches(self, obj: dict[str, Any], selector: str) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return all(labels.get(k) == v for k, v in (part.split("=", 1) for part in selector.split(",") if part))
+
+
+def discovery(path: str) -> dict[str, Any] | None:
+    if path == "/version":
+        return {"major": "1", "minor": "34", "gitVersion": "v1.34.0", "gitCommit": "abc", "gitTreeState": "clean",
+                "buildDate": "2025-08-27T00:00:00Z", "goVersion": "go1.24.6", "compiler": "gc", "platform": "linux/amd64"}
+    if path == "/api":
+        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+    groups = sorted({gv for gv, _, _ in RESOURCES.values() if "/" in gv})
+    if path == "/apis":
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+            {"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": "v1"}],
+             "preferredVersion": {"groupVersion": gv, "version": "v1"}} for gv in groups]}
+    for gv in ["v1", *groups]:
+        if path == ("/api/v1" if gv == "v1" else f"/apis/{gv}"):
+            return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": [
+                {"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
+                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch", "deletecollection"]}
+                for plural, (g, kind, namespaced) in RESOURCES.items() if g == gv]}
+    return None
+
+
+def parse_path(path: str) -> tuple[str, str, str] | None:
+    """(plural, namespace, name) of a resource path; namespace/name may be empty."""
+    parts = [p for p in path.split("/") if p]
+    parts = parts[2:] if parts[:1] == ["api"] else parts[3:]  # drop api/v1 or apis/group/version
+    if parts[:1] == ["namespaces"] and len(parts) >= 3:
+        return parts[2], parts[1], parts[3] if len(parts) > 3 else ""
+    if parts[:1] == ["namespaces"]:
+        return "namespaces", "", parts[1] if len(parts) > 1 else ""
+    return (parts[0], "", parts[1] if len(parts) > 1 else "") if parts else None
+
+
+def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # one request per connection: a watch ends when we close
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def send_json(self, code: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def record(self) -> tuple[str, dict[str, list[str]]]:
+            url = urlparse(self.path)
+            path = url.path.rstrip("/") or "/"
+            api.requests.append((self.command, path, self.headers.get("Content-Type", "")))
+            return path, parse_qs(url.query)
+
+        def do_GET(self) -> None:
+            path, query = self.record()
+            found = discovery(path)
+            if found is not None:
+                return self.send_json(200, found)
+            where = parse_path(path)
+            if where is None or where[0] not in RESOURCES:
+                return self.send_json(404, {"kind": "Status", "code": 404})
+            plural, ns, name = where
+            selector = query.get("labelSelector", [""])[0]
+            if name:
+                obj = api.store.get((plural, ns, name))
+                return self.send_json(200, obj) if obj else self.send_json(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+            items = [o for (p, n, _), o in sorted(api.store.items()) if p == plural and (not ns or n == ns) and api.matches(o, selector)]
+            if query.get("watch", [""])[0] in ("true", "1"):
+                return self.watch(plural, items)
+            gv, kind, _ = RESOURCES[plural]
+            self.send_json(200, {"kind": f"{kind}List", "apiVersion": gv, "metadata": {"resourceVersion": str(api.version)}, "items": items})
+
+        def watch(self, plural: str, items: list[dict[str, Any]]) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            for obj in items:
+                if plural == "namespaces" and obj.get("status", {}).get("phase") == "Terminating":
+                    api.store.pop(("namespaces", "", obj["metadata"]["name"]), None)
+                    event = {"type": "DELETED", "object": obj}
+                elif plural == "deployments" and api.rollout_done_on_watch:
+                    obj["status"] = done_status(obj)
+                    event = {"type": "MODIFIED", "object": obj}
+                else:
+                    continue
+                self.wfile.write(json.dumps(event).encode() + b"\n")
+                self.wfile.flush()
+
+        def do_PATCH(self) -> None:
+            path, query = self.record()
+            api.patch_queries.append(query)
+            where = parse_path(path)
+            assert where is not None
+            plural, ns, name = where
+            body = yaml.safe_load(self.rfile.read(int(self.headers["Content-Length"])))
+            api.version += 1
+            body.setdefault("metadata", {})["resourceVersion"] = str(api.version)
+            body["metadata"].setdefault("generation", 1)
+            if plural == "deployments":
+                body["status"] = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 0, "availableReplicas": 0}
+            previous = api.store.get((plural, ns, name), {})
+            if plural == "configmaps" and previous:  # a merge patch of data
+                body = {**previous, "data": {**previous.get("data", {}), **(body.get("data") or {})}}
+            api.store[(plural, ns, name)] = body
+            self.send_json(200, body)
+
+        def do_DELETE(self) -> None:
+            path, _ = self.record()
+            where = parse_path(path)
+            assert where is not None
+            plural, ns, name = where
+            obj = api.store.get((plural, ns, name))
+            if obj is None:
+                return self.send_json(404, {"kind": "Status", "apiVersion": "v1", "code": 404, "reason": "NotFound", "status": "Failure"})
+            if plural == "namespaces":
+                obj["status"] = {"phase": "Terminating"}  # finalizes later, seen by the watch
+            else:
+                del api.store[(plural, ns, name)]
+            self.send_json(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+    return Handler
+
+
+def done_status(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"observedGeneration": obj["metadata"].get("generation", 1), "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[FakeApi, KubeClient]]:
+    fake = FakeApi()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(fake))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}], "users": [{"name": "u", "user": {"token": "t"}}]}))
+    try:
+        yield fake, KubeClient.connect(str(kubeconfig), "fake")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def labeled(kind: str, api_version: str, name: str, namespace: str | None, run: str, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": {"mtls-conformance/run": run, "app": name}}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta, **extra}
+
+
+DEPLOYMENT_SPEC = {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {
+    "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "docker.io/istio/pilot:1.30.4"}]}}}
+
+
+def test_server_version(api: tuple[FakeApi, KubeClient]) -> None:
+    assert api[1].server_version() == "v1.34.0"
+
+
+def test_server_side_apply_in_order_with_our_field_manager(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    objects = [labeled("Namespace", "v1", "foo", None, "r1"), labeled("ServiceAccount", "v1", "web", "foo", "r1"),
+               labeled("Deployment", "apps/v1", "web", "foo", "r1", spec=DEPLOYMENT_SPEC),
+               labeled("PeerAuthentication", "security.istio.io/v1", "default", "istio-system", "r1", spec={"mtls": {"mode": "STRICT"}})]
+    refs = kube.apply(objects)
+    assert refs == [ObjectRef("v1", "Namespace", "foo", None), ObjectRef("v1", "ServiceAccount", "web", "foo"),
+                    ObjectRef("apps/v1", "Deployment", "web", "foo"), ObjectRef("security.istio.io/v1", "PeerAuthentication", "default", "istio-system")]
+    patches = [r for r in fake.requests if r[0] == "PATCH"]
+    assert [p[1] for p in patches] == ["/api/v1/namespaces/foo", "/api/v1/namespaces/foo/serviceaccounts/web",
+                                       "/apis/apps/v1/namespaces/foo/deployments/web",
+                                       "/apis/security.istio.io/v1/namespaces/istio-system/peerauthentications/default"]
+    assert all(p[2] == "application/apply-patch+yaml" for p in patches)
+    assert ("peerauthentications", "istio-system", "default") in fake.store
+    assert kube.deployment_images("foo", "web") == ["docker.io/istio/pilot:1.30.4"]
+    assert kube.deployment_images("foo", "missing") == []
+
+
+def test_field_manager_and_force_are_sent(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    kube.apply([labeled("Namespace", "v1", "bar", None, "r1")])
+    (query,) = fake.patch_queries
+    assert query["fieldManager"] == ["mtls-conformance"] and query["force"] == ["true"]
+
+
+def test_rollout_wait_watches_until_available(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    kube.apply([labeled("Namespace", "v1", "foo", None, "r1"), labeled("Deployment", "apps/v1", "web", "foo", "r1", spec=DEPLOYMENT_SPEC)])
+    assert not kube.deployment_ready("foo", "web")
+    kube.wait_rollouts(["foo"], "mtls-conformance/run=r1", timeout_s=5)
+    assert kube.deployment_ready("foo", "web")
+    watches = [r for r in fake.requests if r[1] == "/apis/apps/v1/namespaces/foo/deployments" and r[0] == "GET"]
+    assert len(watches) == 2  # one list, one watch
+
+
+def test_rollout_wait_times_out_with_a_hint(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    fake.rollout_done_on_watch = False
+    kube.apply([labeled("Deployment", "apps/v1", "web", "foo", "r1", spec=DEPLOYMENT_SPEC)])
+    with pytest.raises(WaitTimeout, match="rollout of web in namespace foo"):
+        kube.wait_rollouts(["foo"], "mtls-conformance/run=r1", timeout_s=1)
+
+
+def test_delete_by_run_label_spares_other_runs_and_waits_for_namespaces(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    kube.apply([labeled("Namespace", "v1", "foo", None, "r1"), labeled("Namespace", "v1", "keep", None, "other"),
+                labeled("Service", "v1", "web", "foo", "r1", spec={"ports": [{"port": 80}]}),
+                labeled("PeerAuthentication", "security.istio.io/v1", "default", "istio-system", "r1", spec={}),
+                labeled("PeerAuthentication", "security.istio.io/v1", "theirs", "istio-system", "other", spec={})])
+    deleted = kube.delete_labeled("mtls-conformance/run=r1", timeout_s=5)
+    assert [d.kind for d in deleted] == ["PeerAuthentication", "Service", "Namespace"]  # namespaces last
+    assert set(fake.store) == {("namespaces", "", "keep"), ("peerauthentications", "istio-system", "theirs")}
+    assert [r for r in fake.requests if r[0] == "GET" and r[1] == "/api/v1/namespaces"][-1]  # the watch ran
+
+
+def test_delete_refs_tolerates_missing(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    kube.apply([labeled("ConfigMap", "v1", "a", "foo", "r1", data={"k": "v"})])
+    kube.delete([ObjectRef("v1", "ConfigMap", "a", "foo"), ObjectRef("v1", "ConfigMap", "gone", "foo")])
+    assert fake.store == {}
+
+
+def test_configmap_read_and_patch(api: tuple[FakeApi, KubeClient]) -> None:
+    _fake, kube = api
+    assert kube.get_configmap("istio-system", "istio") is None
+    kube.apply([labeled("ConfigMap", "v1", "istio", "istio-system", "r1", data={"mesh": "enableAutoMtls: true\n", "meshNetworks": "{}"})])
+    kube.patch_configmap("istio-system", "istio", {"mesh": "enableAutoMtls: false\n"})
+    assert kube.get_configmap("istio-system", "istio") == {"mesh": "enableAutoMtls: false\n", "meshNetworks": "{}"}
+
+
+def test_pods_reports_running_pods_with_their_containers(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "foo", "labels": {"app": "web"}},
+           "spec": {"nodeName": "worker", "containers": [{"name": "web", "image": "x"}, {"name": "istio-proxy", "image": "y"}],
+                    "ephemeralContainers": [{"name": "mtlsc-capture", "image": "z"}]},
+           "status": {"phase": "Running", "podIP": "10.244.1.5", "conditions": [{"type": "Ready", "status": "True"}]}}
+    pending = {**pod, "metadata": {"name": "web-2", "namespace": "foo", "labels": {"app": "web"}}, "status": {"phase": "Pending"}}
+    fake.store[("pods", "foo", "web-1")] = pod
+    fake.store[("pods", "foo", "web-2")] = pending
+    (found,) = kube.pods("foo", "app=web")
+    assert (found.name, found.ip, found.node, found.ready, found.has_sidecar) == ("web-1", "10.244.1.5", "worker", True, True)
+    assert found.ephemeral_containers == ("mtlsc-capture",)
+    assert kube.pods("foo", "app=other") == []
