@@ -140,7 +140,16 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             where = parse_path(path)
             assert where is not None
             plural, ns, name = where
+            if name and plural == "pods" and path.endswith("/ephemeralcontainers"):
+                return self.send_json(404, {})
             body = yaml.safe_load(self.rfile.read(int(self.headers["Content-Length"])))
+            content_type = self.headers.get("Content-Type", "")
+            if content_type == "application/json-patch+json" and not isinstance(body, list):
+                # what a real API server answers when a partial object is sent as JSON Patch
+                return self.send_json(400, {"kind": "Status", "apiVersion": "v1", "code": 400, "status": "Failure",
+                                            "message": "json: cannot unmarshal object into Go value of type jsonpatch.Patch"})
+            if plural == "configmaps" and content_type != "application/strategic-merge-patch+json" and not content_type.startswith("application/apply"):
+                return self.send_json(415, {"kind": "Status", "code": 415})
             api.version += 1
             body.setdefault("metadata", {})["resourceVersion"] = str(api.version)
             body["metadata"].setdefault("generation", 1)
@@ -269,11 +278,12 @@ def test_delete_refs_tolerates_missing(api: tuple[FakeApi, KubeClient]) -> None:
 
 
 def test_configmap_read_and_patch(api: tuple[FakeApi, KubeClient]) -> None:
-    _fake, kube = api
+    fake, kube = api
     assert kube.get_configmap("istio-system", "istio") is None
     kube.apply([labeled("ConfigMap", "v1", "istio", "istio-system", "r1", data={"mesh": "enableAutoMtls: true\n", "meshNetworks": "{}"})])
     kube.patch_configmap("istio-system", "istio", {"mesh": "enableAutoMtls: false\n"})
     assert kube.get_configmap("istio-system", "istio") == {"mesh": "enableAutoMtls: false\n", "meshNetworks": "{}"}
+    assert [r[2] for r in fake.requests if r[0] == "PATCH"][-1] == "application/strategic-merge-patch+json"
 
 
 def test_pods_reports_running_pods_with_their_containers(api: tuple[FakeApi, KubeClient]) -> None:

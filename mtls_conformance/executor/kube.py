@@ -14,6 +14,9 @@ from typing import Any, Protocol
 from mtls_conformance.plan.render import RUN_LABEL
 
 FIELD_MANAGER = "mtls-conformance"
+# Patch bodies here are partial objects: say so explicitly (the client picks JSON Patch first and only rewrites it to a
+# strategic merge patch for non-list bodies as a fallback in rest.py).
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 __all__ = ["FIELD_MANAGER", "RUN_LABEL", "ExecResult", "Kube", "KubeClient", "ObjectRef", "PodInfo", "envoy_admin"]
 
 # Kinds the harness creates, deleted by run label in this order (namespaces last: deleting them removes the rest).
@@ -314,7 +317,7 @@ class KubeClient:
                 "command": ["sleep", "infinity"],  # idle: captures are started by exec, bounded by their own window
                 "securityContext": {"capabilities": {"add": ["NET_RAW", "NET_ADMIN"]}},
             }]}}
-            self.core.patch_namespaced_pod_ephemeralcontainers(pod.name, pod.namespace, body)
+            self.core.patch_namespaced_pod_ephemeralcontainers(pod.name, pod.namespace, body, _content_type=STRATEGIC_MERGE)
         w = _new_watch()
         for event in w.stream(self.core.list_namespaced_pod, pod.namespace, field_selector=f"metadata.name={pod.name}",
                               timeout_seconds=int(timeout_s)):
@@ -344,7 +347,7 @@ class KubeClient:
             raise
 
     def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
-        self.core.patch_namespaced_config_map(name, namespace, {"data": dict(data)})
+        self.core.patch_namespaced_config_map(name, namespace, {"data": dict(data)}, _content_type=STRATEGIC_MERGE)
 
     def service_get(self, namespace: str, service_port: str, path: str) -> str:
         """GET through the API server's service proxy (e.g. istiod:15014 debug endpoints), no port-forward needed."""
