@@ -1,0 +1,145 @@
+"""The suites, offline: their case records load, pack into phases, reach the rule they are named after, hold no
+literal expected outcome, and take every expectation from the engine (a flipped engine fails every suite)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from fixtures.cases import ScenarioSuite
+from fixtures.markers import FEATURES
+from fixtures.phases import phase_book
+from mtls_conformance.engine import expect
+from mtls_conformance.plan import build_plan
+from mtls_conformance.versions import catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = ROOT / "suites"
+SUITE_MODULES = sorted(p.stem for p in SUITES.glob("test_*.py"))
+
+# Each named case must exercise the rule it is named after (the engine's reasoning cites it for some probe).
+NAMED_RULES = {
+    "port-level/workload-port-disable": "pa.port-level-target-port",
+    "port-level/service-port-key-ignored": "pa.port-level-target-port",
+    "port-level/workload-only-port": "pa.port-level-workload-only-port",
+    "port-level/two-policies-oldest-wins": "pa.oldest-wins",
+    "destination-rule/disable-cannot-bypass-strict": "client.dr-tls-wins",
+    "destination-rule/istio-mutual-to-sidecarless-fails": "server.no-sidecar",
+    "destination-rule/without-tls-keeps-auto-mtls": "client.auto-mtls",
+    "auto-mtls/off-sends-plaintext": "client.auto-mtls-off",
+    "plaintext-clients/docs-mesh-strict": "server.strict",
+    "plaintext-clients/docs-workload-port-level": "pa.port-level-target-port",
+    "identity/xfcc-names-client-spiffe-id": "outcome.xfcc",
+    "authorization/allow-principal-under-strict": "authz.identity",
+    "authorization/allow-principal-plaintext-under-permissive": "authz.plaintext-no-principal",
+}
+
+FLIP_ENGINE = """\
+import dataclasses
+import mtls_conformance.engine as engine
+
+_real = engine.expect
+
+
+def _flipped(scenario, probe, version=None):
+    e = _real(scenario, probe, version)
+    if e.connect:
+        return dataclasses.replace(e, connect=False, mtls=None, failure=engine.Failure.RESET)
+    return dataclasses.replace(e, connect=True, mtls=False, failure=None)
+
+
+def pytest_configure(config):
+    engine.expect = _flipped
+"""
+
+
+def _scenario_suites() -> list[ScenarioSuite]:
+    found = []
+    for name in SUITE_MODULES:
+        module = importlib.import_module(f"suites.{name}")
+        found += [v for v in vars(module).values() if isinstance(v, ScenarioSuite)]
+    return found
+
+
+def test_every_record_loads_with_unique_ids_and_known_features() -> None:
+    suites = _scenario_suites()
+    assert len(suites) >= 4
+    ids = [record.id for suite in suites for record in suite.records]
+    assert not [i for i, n in Counter(ids).items() if n > 1]
+    facts = {f.id for f in catalog().facts}
+    for suite in suites:
+        for record, case in suite.cases():
+            assert case.probes, record.id
+            assert all(f in FEATURES or f in facts for f in record.features), record.id
+            assert (suite.folder / record.scenario).is_file()
+
+
+def test_every_scenario_file_beside_a_suite_has_a_record() -> None:
+    referenced = {(s.folder / r.scenario).resolve() for s in _scenario_suites() for r in s.records}
+    on_disk = {p.resolve() for p in SUITES.glob("*/*.yaml")}
+    assert on_disk == referenced
+
+
+@pytest.mark.parametrize("case_id", sorted(NAMED_RULES))
+def test_named_cases_reach_the_rule_they_are_named_after(case_id: str) -> None:
+    cases = {case.id: case for suite in _scenario_suites() for _, case in suite.cases()}
+    case = cases[case_id]
+    cited = {step.rule.id for probe in case.probes for step in expect(case.scenario, probe).steps}
+    assert NAMED_RULES[case_id] in cited, sorted(cited)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "standard"])
+def test_all_cases_pack_into_independent_phases(profile: str) -> None:
+    version = catalog().latest_stable
+    plan = build_plan(profile, version)
+    cases = [case for suite in _scenario_suites() for _, case in suite.cases()] + list(plan.cases)
+    phases = phase_book(cases, plan, version)  # the planner's pack() proves cases in a phase independent
+    assert {c.id for p in phases for c in p.cases} >= {c.id for c in cases}
+    assert len({p.name for p in phases}) == len(phases)
+
+
+def test_suites_hold_no_literal_outcomes() -> None:
+    """Suite modules may name cases and scenario files, never an expected status, exit code or mode."""
+    banned_names = {"Outcome", "Failure", "ClientSends", "Expectation", "Mode"}
+    for path in SUITES.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert not names & banned_names, (path.name, names & banned_names)
+        numbers = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, int) and not isinstance(n.value, bool)}
+        assert not numbers & {200, 403, 503, 56, 52, 35}, (path.name, numbers)
+        keywords = {k.arg for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords}
+        assert not keywords & {"connect", "mtls", "failure", "expected"}, path.name
+
+
+def _run_suites(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "pytest", "suites", "-p", "fixtures.testing", "-p", "no:cacheprovider", "-q",
+           f"--results-dir={tmp_path / 'results'}", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **(env or {})})
+
+
+def test_a_conforming_mesh_passes_every_suite(tmp_path: Path) -> None:
+    result = _run_suites(tmp_path, "-rf")
+    assert result.returncode == 0, result.stdout[-3000:]
+    passed = int(result.stdout.rsplit(" passed", 1)[0].split()[-1])
+    assert passed >= 100
+
+
+def test_a_flipped_engine_fails_every_suite(tmp_path: Path) -> None:
+    """The proof that expectations come from the engine: change its answers and every suite test fails."""
+    (tmp_path / "flip_engine.py").write_text(FLIP_ENGINE)
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = _run_suites(tmp_path, "-p", "flip_engine", "-rf", env=env)
+    assert result.returncode == 1
+    assert " passed" not in result.stdout.splitlines()[-1], result.stdout.splitlines()[-1]
+    failed_files = {line.split("::")[0].removeprefix("FAILED ") for line in result.stdout.splitlines() if line.startswith("FAILED")}
+    expected_files = {f"suites/{m}.py" for m in SUITE_MODULES if m not in ("test_user_scenarios", "test_rotation")}
+    assert expected_files <= failed_files
+    assert "engine explanation:" in result.stdout
