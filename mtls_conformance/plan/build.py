@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from mtls_conformance.plan.model import Plan
+from mtls_conformance.plan.model import Phase, Plan
 from mtls_conformance.plan.phases import pack
 from mtls_conformance.plan.profiles import check_profile, profile_cases
 from mtls_conformance.plan.render import render_phase
@@ -21,6 +21,18 @@ def build_plan(profile: str, version: IstioVersion) -> Plan:
     if len(set(ids)) != len(ids):
         raise AssertionError(f"duplicate case ids in profile {profile}")
     return Plan(profile=profile, istio_version=version.minor_line, cases=cases, phases=pack(cases, version))
+
+
+def phase_counts(phase: Phase) -> dict[str, int]:
+    sc = phase.scenario
+    return {
+        "cases": len(phase.cases),
+        "probes": sum(len(c.probes) for c in phase.cases),
+        "namespaces": len({w.namespace for w in sc.workloads}),
+        "pods": len(deployments(sc)),
+        "services": sum(1 for w in sc.workloads if w.ports),
+        "resources": len(render_phase(phase, "count")),
+    }
 
 
 def counts(plan: Plan) -> dict[str, int]:

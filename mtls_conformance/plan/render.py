@@ -118,19 +118,18 @@ def _containers(d: DeploymentSpec) -> list[dict[str, Any]]:
 
 
 def _deployment(d: DeploymentSpec, run_id: str, owner: Owner) -> dict[str, Any]:
-    doc = template("deployment.yaml")
-    doc["metadata"] = _metadata(f"Deployment/{d.namespace}/{d.name}", d.name, d.namespace, run_id, owner)
+    skeleton = template("deployment.yaml")
     labels = dict(d.labels)
     pod_labels = {**labels, MANAGED_BY: MANAGER}
     if not d.sidecar:
         pod_labels["sidecar.istio.io/inject"] = "false"  # the namespace may inject other workloads
-    spec = doc["spec"]
-    spec["selector"] = {"matchLabels": labels}
-    tpl = spec["template"]
-    tpl.setdefault("metadata", {})["labels"] = pod_labels
-    tpl["spec"]["serviceAccountName"] = d.service_account
-    tpl["spec"]["containers"] = _containers(d)
-    return doc
+    tpl = skeleton["spec"]["template"]
+    pod_meta = {"labels": pod_labels, **{k: v for k, v in (tpl.get("metadata") or {}).items() if k != "labels"}}
+    pod_spec = {"serviceAccountName": d.service_account, **tpl.get("spec", {}), "containers": _containers(d)}
+    spec = {**{k: v for k, v in skeleton["spec"].items() if k != "template"}, "selector": {"matchLabels": labels},
+            "template": {"metadata": pod_meta, "spec": pod_spec}}
+    return {"apiVersion": skeleton["apiVersion"], "kind": skeleton["kind"],
+            "metadata": _metadata(f"Deployment/{d.namespace}/{d.name}", d.name, d.namespace, run_id, owner), "spec": spec}
 
 
 def _istio(sc: Scenario, run_id: str, owner: Owner) -> list[dict[str, Any]]:

@@ -1,0 +1,62 @@
+"""``mtls-conformance render``: every phase of a profile as plain Kubernetes/Istio YAML, one file per phase."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mtls_conformance.errors import InputError
+from mtls_conformance.plan import PROFILES, build_plan
+from mtls_conformance.plan.profiles import check_profile
+from mtls_conformance.plan.render import render_phase
+from mtls_conformance.versions import resolve_version
+
+DEFAULT_RUN_ID = "local"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "render",
+        help="every phase of a profile as plain YAML",
+        description="Write each phase of a profile as one multi-document YAML file (DIR/phase-NN-<name>.yaml), in "
+        "apply order. Same input, same bytes. Files from an earlier render in DIR are replaced.",
+    )
+    p.add_argument("--profile", required=True, metavar="P", help="one of " + ", ".join(PROFILES))
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
+    p.add_argument("--run-id", default=DEFAULT_RUN_ID, metavar="ID", help=f"value of the mtls-conformance/run label (default: {DEFAULT_RUN_ID})")
+    p.add_argument("--istio-version", metavar="V", help="Istio version (default: latest stable)")
+    p.set_defaults(handler=run)
+
+
+def phase_file_name(index: int, name: str) -> str:
+    return f"phase-{index:02d}-{re.sub(r'[^A-Za-z0-9]+', '-', name).strip('-').lower()}.yaml"
+
+
+def _out_dir(text: str) -> Path:
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out", f"{text} exists and is not a directory", "pass a directory path (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("--out", f"cannot create {text} ({exc.strerror})", "pass a writable directory") from None
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = check_profile(args.profile)
+    version = resolve_version(args.istio_version)
+    plan = build_plan(profile, version)
+    rendered = [(phase_file_name(ph.index, ph.name), render_phase(ph, args.run_id)) for ph in plan.phases]  # checks --run-id first
+    out = _out_dir(args.out)
+    for stale in out.glob("phase-*.yaml"):
+        stale.unlink()
+    for file_name, objects in rendered:
+        text = yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False, width=1000)
+        (out / file_name).write_text(text, encoding="utf-8")
+        print(f"{out / file_name}: {len(objects)} objects")
+    return 0
