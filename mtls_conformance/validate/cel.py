@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import celpy
+from celpy.adapter import json_to_cel
 
 
 @functools.cache
@@ -26,7 +27,7 @@ def _check(rule: Mapping[str, Any], value: Any) -> str | None:
     """None when the rule holds, else the message the API server would print."""
     text = str(rule["rule"])
     try:
-        result = _program(text).evaluate({"self": celpy.json_to_cel(value)})
+        result = _program(text).evaluate({"self": json_to_cel(value)})
     except Exception as exc:  # celpy raises plain Exceptions for compile and evaluation errors
         return _describe_eval_error(exc)
     if isinstance(result, Exception):

@@ -47,7 +47,9 @@ def _path(parts: Any) -> str:
 
 def _message(error: jsonschema.ValidationError) -> str:
     path = _path(error.absolute_path) or "<root>"
-    value, instance = error.validator_value, error.instance
+    value: Any = error.validator_value
+    instance: Any = error.instance
+    schema: Any = error.schema
     shown = json.dumps(instance) if not isinstance(instance, Mapping | list) else f'"{type(instance).__name__}"'
     match error.validator:
         case "enum":
@@ -56,7 +58,7 @@ def _message(error: jsonschema.ValidationError) -> str:
             missing = [r for r in value if isinstance(instance, Mapping) and r not in instance]
             return "; ".join(f"{path}.{m}: Required value" if path != "<root>" else f"{m}: Required value" for m in missing)
         case "additionalProperties":
-            extra = sorted(set(instance) - set(error.schema.get("properties") or {})) if isinstance(instance, Mapping) else []
+            extra = sorted(set(instance) - set(schema.get("properties") or {})) if isinstance(instance, Mapping) else []
             return "; ".join(f'{path}: unknown field "{e}"' for e in extra) or f"{path}: {error.message}"
         case "minimum":
             return f"{path}: Invalid value: {shown}: {path} in body should be greater than or equal to {value}"
