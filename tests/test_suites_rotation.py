@@ -117,7 +117,7 @@ def _rotation(kube: FakeKube, session: FakeSession | None = None) -> tuple[Rotat
     props: dict[str, object] = {}
     clock = kube.clock
     rotation = Rotation(session or FakeSession(kube), clock, lambda: EPOCH + dt.timedelta(seconds=clock.now()),
-                        lambda k, v: props.__setitem__(k, v), poll_s=10.0)
+                        props.__setitem__, poll_s=10.0)
     return rotation, props
 
 
@@ -143,7 +143,7 @@ def test_rotations_under_traffic_pass_and_report_counts() -> None:
 
 def test_failed_requests_and_the_longest_gap_are_reported() -> None:
     kube = _kube(failed_requests=(200, 201, 202))
-    report, _ = _rotation(kube)[0].run(ROTATION, RECORD), None
+    report = _rotation(kube)[0].run(ROTATION, RECORD)
     assert not report.passed
     assert any("3 of" in p and "failed" in p for p in report.problems)
     assert report.traffic is not None and report.traffic.longest_gap == dt.timedelta(seconds=4)
