@@ -294,18 +294,18 @@ class KubeClient:
         try:
             ws = stream(self.core.connect_get_namespaced_pod_exec, pod.name, pod.namespace, container=container,
                         command=list(command), stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False)
-            out: list[str] = []
-            err: list[str] = []
-            ws.run_forever(timeout=timeout_s)
-            out.append(ws.read_stdout())
-            err.append(ws.read_stderr())
-            code = ws.returncode
-            ws.close()
+            try:
+                ws.run_forever(timeout=timeout_s)
+                finished = not ws.is_open()  # the server closes the stream when the command has exited
+                out, err = ws.read_stdout(timeout=0), ws.read_stderr(timeout=0)  # never block on a channel that stays empty
+                code = ws.returncode if finished else None  # parsed from the error channel's status
+            finally:
+                ws.close()
         except Exception as exc:  # (any transport failure is inconclusive, never a verdict)
             return ExecResult("", "", None, f"{exc.__class__.__name__}: {exc}")
-        if ws.is_open():
-            return ExecResult("".join(out), "".join(err), None, f"exec did not finish within {timeout_s:g}s")
-        return ExecResult("".join(out), "".join(err), code)
+        if not finished:
+            return ExecResult(out, err, None, f"exec did not finish within {timeout_s:g}s")
+        return ExecResult(out, err, code)
 
     def ensure_debug_container(self, pod: PodInfo, name: str, image: str, timeout_s: float) -> None:
         """An idle ephemeral container with NET_RAW/NET_ADMIN in the pod's network namespace (for tcpdump)."""

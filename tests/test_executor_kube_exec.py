@@ -1,0 +1,116 @@
+"""KubeClient.exec through the REAL client's websocket stream, against a minimal exec endpoint on loopback.
+
+The endpoint speaks the channel protocol of `kubectl exec` (v4.channel.k8s.io): stdout on channel 1 (split over many
+frames), stderr on 2, and the command's status on 3 (Success, or Failure with the exit code), then closes. It proves
+exit codes, large outputs and a command that never ends (bounded by the exec timeout, reported as a transport problem,
+i.e. INCONCLUSIVE) are handled as the probes, config dumps and captures need.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import socketserver
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import yaml
+
+from mtls_conformance.executor.kube import KubeClient, PodInfo
+
+BIG = ("0123456789abcdef" * 8192).encode()  # 128 KiB: more than one frame
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def frame(payload: bytes, opcode: int = 0x2) -> bytes:
+    head = bytes([0x80 | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([n])
+    elif n < 1 << 16:
+        head += bytes([126]) + struct.pack("!H", n)
+    else:
+        head += bytes([127]) + struct.pack("!Q", n)
+    return head + payload
+
+
+class ExecEndpoint(socketserver.BaseRequestHandler):
+    commands: list[list[str]] = []
+
+    def handle(self) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = self.request.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+        lines = request.decode().split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        query = parse_qs(urlparse(lines[0].split(" ")[1]).query)
+        command = query.get("command", [])
+        ExecEndpoint.commands.append(command)
+        accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
+        self.request.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n").encode())
+        if command[-1:] == ["big"]:
+            for i in range(0, len(BIG), 16384):
+                self.request.sendall(frame(b"\x01" + BIG[i:i + 16384]))
+            status = {"metadata": {}, "status": "Success"}
+        elif command[-1:] == ["fail"]:
+            self.request.sendall(frame(b"\x01" + b"MTLSPROBE1 partial\n") + frame(b"\x02" + b"curl: (56) Recv failure\n"))
+            status = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                      "details": {"causes": [{"reason": "ExitCode", "message": "56"}]}}
+        elif command[-1:] == ["hang"]:
+            self.request.sendall(frame(b"\x01" + b"started\n"))
+            self.request.recv(4096)  # until the client gives up and closes
+            return
+        else:
+            status = {"metadata": {}, "status": "Failure", "message": "container not found"}
+        self.request.sendall(frame(b"\x03" + json.dumps(status).encode()) + frame(struct.pack("!H", 1000), opcode=0x8))
+
+
+@pytest.fixture
+def kube(tmp_path: Path) -> Iterator[KubeClient]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), ExecEndpoint)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}], "users": [{"name": "u", "user": {"token": "t"}}]}))
+    ExecEndpoint.commands = []
+    try:
+        yield KubeClient.connect(str(kubeconfig), "fake")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+POD = PodInfo("curl-1", "foo", "10.0.0.1", "worker", {"app": "curl"}, ("curl", "istio-proxy"))
+
+
+def test_large_output_over_many_frames_and_exit_zero(kube: KubeClient) -> None:
+    result = kube.exec(POD, "istio-proxy", ["pilot-agent", "request", "GET", "big"], timeout_s=10)
+    assert result.exit_code == 0 and result.stdout.encode() == BIG and result.stderr == ""
+    assert ExecEndpoint.commands == [["pilot-agent", "request", "GET", "big"]]
+
+
+def test_non_zero_exit_code_comes_from_the_status_channel(kube: KubeClient) -> None:
+    result = kube.exec(POD, "curl", ["sh", "-c", "fail"], timeout_s=10)
+    assert (result.exit_code, result.stdout, result.stderr) == (56, "MTLSPROBE1 partial\n", "curl: (56) Recv failure\n")
+
+
+def test_a_command_that_never_ends_is_inconclusive_after_the_timeout(kube: KubeClient) -> None:
+    result = kube.exec(POD, "curl", ["hang"], timeout_s=1)
+    assert result.exit_code is None and "did not finish within 1s" in result.transport_error and result.stdout == "started\n"
+
+
+def test_a_failure_without_an_exit_code_is_a_transport_problem(kube: KubeClient) -> None:
+    result = kube.exec(POD, "nope", ["whatever"], timeout_s=5)
+    assert result.exit_code is None and result.transport_error
