@@ -156,3 +156,44 @@ def test_a_broken_user_scenario_is_a_one_line_usage_error(project: pytest.Pytest
     assert result.ret == 2
     errors = [line for line in result.stderr.lines if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("ERROR: ") and str(user) in errors[0]
+
+
+BROKEN = """\
+from fixtures.testing import FakeMesh
+from mtls_conformance.executor.errors import HarnessError
+
+pytest_plugins = ["fixtures.plugin"]
+APPLIES = []
+
+
+class BrokenMesh(FakeMesh):
+    def apply_phase(self, phase):
+        APPLIES.append(phase.name)
+        assert len(APPLIES) == 1, "a failed phase must not be re-applied for every test"
+        raise HarnessError("kubectl apply", "the API server refused the phase", "check the cluster")
+
+
+def pytest_mtls_cluster_available(config, options):
+    return True, "fake"
+
+
+def pytest_mtls_open_session(config, options):
+    if config.getoption("--cluster-name") == "no-docker":
+        raise HarnessError("docker", "the Docker daemon is unreachable", "start Docker")
+    return BrokenMesh(options, "main")
+"""
+
+
+def test_a_phase_that_cannot_be_applied_fails_its_tests_in_one_line(project: pytest.Pytester, tmp_path: Path) -> None:
+    project.makeconftest(BROKEN)
+    result = project.runpytest_subprocess(f"--results-dir={tmp_path}", "-rf")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*phase suites/mesh-none/auto-on could not be applied: kubectl apply: the API server refused the phase*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_session_that_cannot_open_fails_every_test_with_the_fix(project: pytest.Pytester, tmp_path: Path) -> None:
+    project.makeconftest(BROKEN)
+    result = project.runpytest_subprocess(f"--results-dir={tmp_path}", "--cluster-name=no-docker", "-rf")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*cannot open the mesh session: docker: the Docker daemon is unreachable; fix: start Docker*"])
