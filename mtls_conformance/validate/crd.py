@@ -117,7 +117,15 @@ class CrdValidator:
 
     def _errors(self, key: tuple[str, str], obj: Mapping[str, Any]) -> Iterator[str]:
         yield from metadata_violations(obj, self._namespaced[key])
+        # The schema gives metadata no structure, so everything else depends only on the rest of the object:
+        # phases repeat the same specs under different labels, and CEL evaluation is slow.
+        rest = {k: v for k, v in obj.items() if k != "metadata"}
+        yield from self._content_errors(key, json.dumps(rest, sort_keys=True))
+
+    @functools.cache  # noqa: B019 - memoised for the validator's lifetime on purpose
+    def _content_errors(self, key: tuple[str, str], canonical: str) -> tuple[str, ...]:
+        obj = {**json.loads(canonical), "metadata": {}}
         schema_errors = sorted(self._validator(key).iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
-        yield from (_message(e) for e in schema_errors)
-        if not schema_errors:  # like the API server, CEL rules run only on schema-valid objects
-            yield from rule_violations(self._schemas[key], obj)
+        if schema_errors:
+            return tuple(_message(e) for e in schema_errors)
+        return tuple(rule_violations(self._schemas[key], obj))  # like the API server: CEL runs on schema-valid objects
