@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import secrets
 import shlex
 
 from mtls_conformance.executor.converge import Clock, poll_until
@@ -24,23 +25,27 @@ class PacketCapture:
     _ids = itertools.count(1)
 
     def __init__(self, kube: Kube, clock: Clock, *, exec_timeout_s: float, start_timeout_s: float, poll_interval_s: float = 0.5,
-                 image: str = CAPTURE_IMAGE) -> None:
+                 image: str = CAPTURE_IMAGE, interface: str = "eth0") -> None:
         self.kube = kube
         self.clock = clock
         self.exec_timeout_s = exec_timeout_s
         self.start_timeout_s = start_timeout_s
         self.image = image
         self.poll_interval_s = poll_interval_s
+        self.interface = interface
 
     def _sh(self, pod: PodInfo, script: str) -> ExecResult:
         return self.kube.exec(pod, DEBUG_CONTAINER, ["sh", "-c", script], self.exec_timeout_s)
 
     def start(self, pod: PodInfo, port: int, window_s: float) -> str:
-        """Start tcpdump for TCP ``port`` on eth0; returns a capture id once tcpdump is listening."""
+        """Start tcpdump for TCP ``port`` on the pod's interface; returns a capture id once tcpdump is listening."""
         self.kube.ensure_debug_container(pod, DEBUG_CONTAINER, self.image, self.start_timeout_s)
-        cap = f"/tmp/mtlsc-{next(self._ids)}"  # noqa: S108  (a path inside the debug container, not on this machine)
-        # `timeout` bounds the capture even if stop() never runs (the run was interrupted).
-        started = self._sh(pod, f"timeout {int(window_s)} tcpdump -i eth0 -U -n -s 0 -w {cap}.pcap "
+        # A path inside the debug container, not on this machine; unique so overlapping captures never share files.
+        cap = f"/tmp/mtlsc-{secrets.token_hex(4)}-{next(self._ids)}"  # noqa: S108
+        # `timeout` bounds the capture even if stop() never runs (the run was interrupted). --immediate-mode: without it,
+        # packets wait in a kernel buffer block for up to a second and are lost when SIGINT ends the capture.
+        started = self._sh(pod, f"timeout {max(1, round(window_s))} tcpdump --immediate-mode -i {shlex.quote(self.interface)} -U -n -s 0 "
+                                f"-w {cap}.pcap "
                                 f"{shlex.quote(f'tcp port {port}')} >{cap}.log 2>&1 & echo $! >{cap}.pid")
         if started.exit_code != 0:
             raise HarnessError(pod.key, f"tcpdump did not start: {started.stderr.strip() or started.transport_error}",
@@ -54,12 +59,14 @@ class PacketCapture:
         return cap
 
     def stop(self, pod: PodInfo, cap: str) -> bytes:
-        """Stop tcpdump (it flushes on SIGINT) and return the pcap bytes."""
+        """Stop tcpdump (SIGINT makes it flush and print its packet counts) and return the pcap bytes."""
         self._sh(pod, f"kill -INT $(cat {cap}.pid) 2>/dev/null || true")
 
         def stopped() -> tuple[bool, str]:
-            alive = self._sh(pod, f"kill -0 $(cat {cap}.pid) 2>/dev/null && echo running || echo stopped")
-            return "stopped" in alive.stdout, alive.stdout.strip()
+            # The exit summary, not `kill -0`: in an ephemeral container nothing reaps the exited tcpdump, and a zombie
+            # still answers kill -0.
+            log = self._sh(pod, f"cat {cap}.log")
+            return "packets captured" in log.stdout, log.stdout.strip()[-300:]
 
         poll_until(stopped, what=f"tcpdump to stop in {pod.key}", timeout_s=self.start_timeout_s, interval_s=self.poll_interval_s, clock=self.clock)
         dumped = self._sh(pod, f"base64 {cap}.pcap && rm -f {cap}.pcap {cap}.pid {cap}.log")
