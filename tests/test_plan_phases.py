@@ -119,3 +119,15 @@ def test_pairs_cover_two_dimensions_at_a_time() -> None:
     c = _case().dimensions
     pairs = _pairs(Coordinates(**c))
     assert len(pairs) == len(list(combinations(range(8), 2)))
+
+
+def test_other_global_state_gets_its_own_numbered_phase() -> None:
+    plain = _case()
+    server = plain.scenario.workload(plain.probes[0].target)
+    deny_all = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                "metadata": {"name": "deny-plaintext", "namespace": "istio-system"},
+                "spec": {"action": "DENY", "rules": [{"from": [{"source": {"notPrincipals": ["*"]}}]}]}}
+    sc = scenario("root-authz", t.mesh_config("on"), (t.PLAINTEXT_CLIENT, server), [deny_all], plain.probes[:1])
+    phases = pack([plain, dataclasses.replace(plain, id="root-authz", scenario=sc)], VERSION)
+    assert [p.name for p in phases] == ["mesh-none/auto-on", "mesh-none/auto-on#2"]
+    assert not expect(phases[1].scenario, plain.probes[0], VERSION).connect  # the mesh-wide DENY applies in its phase only

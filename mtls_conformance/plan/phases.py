@@ -103,15 +103,19 @@ def pack(cases: Iterable[Case], version: IstioVersion) -> tuple[Phase, ...]:
     for case in cases:
         groups.setdefault(global_key(case.scenario), []).append(case)
     ordered = sorted(groups.values(), key=lambda cs: _order(cs[0].scenario))
-    phases = []
-    for index, group in enumerate(ordered):
+    names: list[str] = []
+    for group in ordered:
         first = group[0].scenario
-        name = f"mesh-{_mesh_mode(first)}/auto-{'on' if first.mesh.enable_auto_mtls else 'off'}"
+        base = f"mesh-{_mesh_mode(first)}/auto-{'on' if first.mesh.enable_auto_mtls else 'off'}"
+        # Other global state (root-namespace AuthorizationPolicies or DestinationRules, another root namespace or
+        # trust domain) can split groups the name does not tell apart: number the repeats.
+        names.append(base if base not in names else f"{base}#{sum(1 for n in names if n.split('#')[0] == base) + 1}")
+    phases = []
+    for index, (name, group) in enumerate(zip(names, ordered, strict=True)):
+        first = group[0].scenario
         mesh_policies = [r for r in _global_resources(first) if r.kind == "PeerAuthentication"]
         phase = Phase(index=index, name=name, mesh=first.mesh, mesh_policy=dict(mesh_policies[0].raw) if mesh_policies else None,
                       cases=tuple(group), scenario=_merge(name, group))
         prove_independent(phase, version)
         phases.append(phase)
-    if len({p.name for p in phases}) != len(phases):
-        raise PlanError("two phases got the same name: " + ", ".join(p.name for p in phases))
     return tuple(phases)
