@@ -6,6 +6,7 @@ No tests live here; the fakes record what the code under test asked for, so test
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,8 +111,8 @@ class FakeKube:
     ready_deployments: set[tuple[str, str]] = field(default_factory=set)
     images: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     exec_handler: Callable[[PodInfo, str, Sequence[str]], ExecResult] | None = None
-    service_answers: dict[str, str] = field(default_factory=dict)
     log: list[tuple[Any, ...]] = field(default_factory=list)
+    istiod_mesh: dict[str, Any] | None = None  # what `pilot-discovery request GET /debug/mesh` answers in istiod
 
     def server_version(self) -> str:
         return self.version
@@ -147,6 +148,8 @@ class FakeKube:
 
     def exec(self, pod: PodInfo, container: str, command: Sequence[str], timeout_s: float) -> ExecResult:
         self.log.append(("exec", pod.key, container, tuple(command)))
+        if container == "discovery" and self.istiod_mesh is not None:
+            return ExecResult(json.dumps(self.istiod_mesh), "", 0)
         if self.exec_handler is None:
             return ExecResult("", "no handler", 1)
         return self.exec_handler(pod, container, command)
@@ -164,10 +167,6 @@ class FakeKube:
     def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
         self.log.append(("patch_configmap", namespace, name, dict(data)))
         self.configmaps.setdefault((namespace, name), {}).update(data)
-
-    def service_get(self, namespace: str, service_port: str, path: str) -> str:
-        self.log.append(("service_get", namespace, service_port, path))
-        return self.service_answers[f"{service_port}/{path}"]
 
     def deployment_ready(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self.ready_deployments

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from test_executor_fakes import FakeClock, FakeKube, FakeRunner
 
 from mtls_conformance.executor.errors import CommandError, HarnessError, WaitTimeout
 from mtls_conformance.executor.istio import IstioInstaller
+from mtls_conformance.executor.kube import PodInfo
 from mtls_conformance.executor.tools import IstioRelease
 
 RELEASE = IstioRelease("1.30.4", Path("/c/istio-1.30.4"), Path("/c/istio-1.30.4/bin/istioctl"),
@@ -82,8 +82,9 @@ def mesh_kube(auto: bool | None, served: bool) -> FakeKube:
     mesh = {"defaultConfig": {"discoveryAddress": "istiod.istio-system.svc:15012"}, "rootNamespace": "istio-system"}
     if auto is not None:
         mesh["enableAutoMtls"] = auto
+    istiod = [PodInfo(f"istiod-{n}", "istio-system", f"10.0.9.{n}", "w", {"app": "istiod"}, ("discovery",), (), True) for n in (1, 2)]
     return FakeKube(configmaps={("istio-system", "istio"): {"mesh": yaml.safe_dump(mesh), "meshNetworks": "networks: {}"}},
-                    service_answers={"istiod:15014/debug/mesh": json.dumps({"enableAutoMtls": served})})
+                    pods_by_ns={"istio-system": istiod}, istiod_mesh={"enableAutoMtls": served, "rootNamespace": "istio-system"})
 
 
 def test_auto_mtls_off_patches_only_the_mesh_key_and_waits_for_istiod() -> None:
@@ -94,7 +95,9 @@ def test_auto_mtls_off_patches_only_the_mesh_key_and_waits_for_istiod() -> None:
     assert len(patched) == 1 and set(patched[0][3]) == {"mesh"}
     new_mesh = yaml.safe_load(patched[0][3]["mesh"])
     assert new_mesh["enableAutoMtls"] is False and new_mesh["defaultConfig"]["discoveryAddress"].startswith("istiod")
-    assert kube.calls("service_get") == [("service_get", "istio-system", "istiod:15014", "debug/mesh")]
+    asked = kube.calls("exec")
+    assert [(c[1], c[2], c[3]) for c in asked] == [(f"istio-system/istiod-{n}", "discovery", ("pilot-discovery", "request", "GET", "/debug/mesh"))
+                                                   for n in (1, 2)]  # every replica must serve it
     inst.restore_mesh()
     assert "enableAutoMtls" not in yaml.safe_load(kube.configmaps[("istio-system", "istio")]["mesh"])
 
@@ -102,7 +105,7 @@ def test_auto_mtls_off_patches_only_the_mesh_key_and_waits_for_istiod() -> None:
 def test_auto_mtls_unchanged_touches_nothing() -> None:
     kube = mesh_kube(True, served=True)
     assert installer(FakeRunner(), kube).set_auto_mtls(True, 60) == 0.0
-    assert kube.calls("patch_configmap") == [] and kube.calls("service_get") == []
+    assert kube.calls("patch_configmap") == [] and kube.calls("exec") == []
 
 
 def test_auto_mtls_change_that_istiod_never_serves_times_out() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import subprocess
@@ -155,7 +154,8 @@ def test_next_phase_prunes_what_the_previous_one_applied(tmp_path: Path, phases:
 def test_auto_mtls_phase_changes_mesh_config(tmp_path: Path) -> None:
     phases = build_plan("standard", resolve_version("1.30")).phases
     off = next(p for p in phases if not p.mesh.enable_auto_mtls)
-    kube = FakeKube(service_answers={"istiod:15014/debug/mesh": json.dumps({"enableAutoMtls": False})})
+    istiod = PodInfo("istiod-1", "istio-system", "10.0.9.1", "w", {"app": "istiod"}, ("discovery",), (), True)
+    kube = FakeKube(istiod_mesh={"enableAutoMtls": False}, pods_by_ns={"istio-system": [istiod]})
     session = make_session(tmp_path, off, kube=kube)
     assert session.apply_phase(off).auto_mtls_seconds == 0.0
     assert "enableAutoMtls: false" in kube.configmaps[("istio-system", "istio")]["mesh"]

@@ -82,7 +82,10 @@ def test_every_record_loads_with_unique_ids_and_known_features() -> None:
 
 
 def test_every_scenario_file_beside_a_suite_has_a_record() -> None:
+    from suites.test_rotation import ROTATION
+
     referenced = {(s.folder / r.scenario).resolve() for s in _scenario_suites() for r in s.records}
+    referenced |= {(ROTATION.folder / r.scenario).resolve() for r in ROTATION.records}
     on_disk = {p.resolve() for p in SUITES.glob("*/*.yaml")}
     assert on_disk == referenced
 
