@@ -4,7 +4,7 @@ Install steps follow https://istio.io/latest/docs/setup/install/helm/ (istio-bas
 istiod, both in istio-system); the charts come from the cached release archive of exactly the requested version.
 Only releases this session installed are uninstalled. enableAutoMtls is changed in the `istio` ConfigMap's `mesh` key,
 which istiod watches, so nothing restarts; the change is awaited on istiod's /debug/mesh ("Active mesh config",
-https://github.com/istio/istio/blob/master/pilot/pkg/xds/debug.go).
+https://github.com/istio/istio/blob/master/pilot/pkg/xds/debug.go), read from inside each istiod pod.
 """
 
 from __future__ import annotations
@@ -108,13 +108,28 @@ class IstioInstaller:
         return self.wait_mesh(enabled, timeout_s)
 
     def wait_mesh(self, enabled: bool, timeout_s: float) -> float:
+        """Poll every ready istiod until its /debug/mesh serves ``enabled``.
+
+        Asked from inside the pod with `pilot-discovery request` (as `istioctl bug-report` does): istiod answers its
+        HTTP debug endpoints only to localhost or an authenticated caller (allowAuthenticatedOrLocalhost in
+        https://github.com/istio/istio/blob/master/pilot/pkg/xds/debug.go).
+        """
+
         def served() -> tuple[bool, str]:
-            try:
-                active = json.loads(self.kube.service_get(ISTIO_NAMESPACE, "istiod:15014", "debug/mesh"))
-            except Exception as exc:  # (istiod restarting or proxy hiccup: poll again)
-                return False, f"istiod /debug/mesh unavailable: {exc}"
-            value = active.get("enableAutoMtls", True)
-            return value is enabled, f"istiod serves enableAutoMtls={value}"
+            pods = [p for p in self.kube.pods(ISTIO_NAMESPACE, "app=istiod") if p.ready]
+            if not pods:
+                return False, "no ready istiod pod"
+            seen = []
+            for pod in pods:
+                result = self.kube.exec(pod, "discovery", ["pilot-discovery", "request", "GET", "/debug/mesh"], 30)
+                try:
+                    value = json.loads(result.stdout).get("enableAutoMtls", True)
+                except (ValueError, AttributeError):
+                    return False, f"{pod.name}: /debug/mesh unreadable ({(result.stderr or result.transport_error).strip()[:200]})"
+                seen.append(f"{pod.name} serves enableAutoMtls={value}")
+                if value is not enabled:
+                    return False, "; ".join(seen)
+            return True, "; ".join(seen)
 
         return poll_until(served, what=f"istiod to serve enableAutoMtls={enabled}", timeout_s=timeout_s,
                           interval_s=self.poll_interval_s, clock=self.clock)

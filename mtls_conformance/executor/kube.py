@@ -92,7 +92,6 @@ class Kube(Protocol):
     def logs(self, pod: PodInfo, container: str, tail_lines: int = 2000) -> str: ...
     def get_configmap(self, namespace: str, name: str) -> dict[str, str] | None: ...
     def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None: ...
-    def service_get(self, namespace: str, service_port: str, path: str) -> str: ...
     def deployment_ready(self, namespace: str, name: str) -> bool: ...
     def deployment_images(self, namespace: str, name: str) -> list[str]: ...
 
@@ -335,7 +334,7 @@ class KubeClient:
         except ApiException as exc:
             return f"(logs unavailable: HTTP {exc.status} {exc.reason})"
 
-    # --- config maps and services --------------------------------------------------------------------------------
+    # --- config maps --------------------------------------------------------------------------------
     def get_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
         from kubernetes.client.exceptions import ApiException
 
@@ -348,7 +347,3 @@ class KubeClient:
 
     def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
         self.core.patch_namespaced_config_map(name, namespace, {"data": dict(data)}, _content_type=STRATEGIC_MERGE)
-
-    def service_get(self, namespace: str, service_port: str, path: str) -> str:
-        """GET through the API server's service proxy (e.g. istiod:15014 debug endpoints), no port-forward needed."""
-        return str(self.core.connect_get_namespaced_service_proxy_with_path(service_port, namespace, path.lstrip("/")))
