@@ -14,8 +14,12 @@ from mtls_conformance.executor.istio import IstioInstaller
 from mtls_conformance.executor.kube import PodInfo
 from mtls_conformance.executor.tools import IstioRelease
 
-RELEASE = IstioRelease("1.30.4", Path("/c/istio-1.30.4"), Path("/c/istio-1.30.4/bin/istioctl"),
-                       Path("/c/istio-1.30.4/manifests/charts/base"), Path("/c/istio-1.30.4/manifests/charts/istio-control/istio-discovery"))
+
+def release_in(root: Path) -> IstioRelease:
+    top = root / "istio-1.30.4"
+    top.mkdir(parents=True, exist_ok=True)
+    return IstioRelease("1.30.4", top, top / "bin/istioctl", top / "manifests/charts/base",
+                        top / "manifests/charts/istio-control/istio-discovery")
 
 
 def installer(runner: FakeRunner, kube: FakeKube, clock: FakeClock | None = None, context: str | None = "kind-x") -> IstioInstaller:
@@ -29,41 +33,44 @@ def test_install_runs_the_documented_helm_steps_with_the_release_charts(tmp_path
     runner = FakeRunner().on("/c/helm", "upgrade")
     kube = FakeKube(ready_deployments={("istio-system", "istiod")})
     inst = installer(runner, kube)
-    inst.install(RELEASE, values, 300)
+    release = release_in(tmp_path)
+    inst.install(release, values, 300)
     kube_flags = ("--kubeconfig", "/c/kubeconfig", "--kube-context", "kind-x")
+    pinned = tmp_path / "mtls-conformance-values.yaml"
     assert runner.calls == [
-        ("/c/helm", "upgrade", "--install", "istio-base", str(RELEASE.base_chart), "--namespace", "istio-system", "--create-namespace",
+        ("/c/helm", "upgrade", "--install", "istio-base", str(release.base_chart), "--namespace", "istio-system", "--create-namespace",
          "--set", "defaultRevision=default", "--wait", "--timeout", "300s", *kube_flags),
-        ("/c/helm", "upgrade", "--install", "istiod", str(RELEASE.istiod_chart), "--namespace", "istio-system", "--wait",
-         "--timeout", "300s", *kube_flags, "--values", str(values)),
+        ("/c/helm", "upgrade", "--install", "istiod", str(release.istiod_chart), "--namespace", "istio-system", "--wait",
+         "--timeout", "300s", "--values", str(pinned), *kube_flags, "--values", str(values)),  # the user's values come last and win
     ]
+    assert yaml.safe_load(pinned.read_text()) == {"global": {"hub": "docker.io/istio", "tag": "1.30.4"}}
     assert inst.installed == ["istio-base", "istiod"]
 
 
 def test_missing_values_file_fails_before_any_install(tmp_path: Path) -> None:
     runner = FakeRunner()
     with pytest.raises(HarnessError, match="values file not found"):
-        installer(runner, FakeKube()).install(RELEASE, tmp_path / "nope.yaml", 300)
+        installer(runner, FakeKube()).install(release_in(tmp_path), tmp_path / "nope.yaml", 300)
     assert runner.calls == []
 
 
-def test_helm_failure_stops_and_remembers_only_what_was_installed() -> None:
+def test_helm_failure_stops_and_remembers_only_what_was_installed(tmp_path: Path) -> None:
     runner = FakeRunner().on("/c/helm", "upgrade").on("/c/helm", "upgrade", "--install", "istiod", rc=1, stderr="Error: timed out waiting")
     inst = installer(runner, FakeKube())
     with pytest.raises(CommandError, match="timed out waiting"):
-        inst.install(RELEASE, None, 300)
+        inst.install(release_in(tmp_path), None, 300)
     assert inst.installed == ["istio-base"]
     runner.on("/c/helm", "uninstall")
     inst.uninstall(300)
     assert runner.calls[-1][:3] == ("/c/helm", "uninstall", "istio-base")
 
 
-def test_uninstall_removes_only_our_releases_newest_first() -> None:
+def test_uninstall_removes_only_our_releases_newest_first(tmp_path: Path) -> None:
     runner = FakeRunner().on("/c/helm")
     inst = installer(runner, FakeKube(ready_deployments={("istio-system", "istiod")}))
     inst.uninstall(300)
     assert runner.calls == []  # nothing installed by us: nothing removed
-    inst.install(RELEASE, None, 300)
+    inst.install(release_in(tmp_path), None, 300)
     inst.uninstall(120)
     assert [c[1:3] for c in runner.calls[2:]] == [("uninstall", "istiod"), ("uninstall", "istio-base")]
     assert runner.calls[-1][3:] == ("--namespace", "istio-system", "--wait", "--timeout", "120s", "--kubeconfig", "/c/kubeconfig",

@@ -25,6 +25,20 @@ from mtls_conformance.executor.tools import IstioRelease
 ISTIO_NAMESPACE = "istio-system"
 MESH_CONFIGMAP = "istio"
 RELEASES = ("istio-base", "istiod")  # install order; uninstall is the reverse
+ISTIO_HUB = "docker.io/istio"  # where Istio publishes its release images (pilot, proxyv2)
+
+
+def release_images(version: str) -> tuple[str, ...]:
+    """The images an Istio sidecar install runs, so a kind cluster can preload them."""
+    return (f"{ISTIO_HUB}/pilot:{version}", f"{ISTIO_HUB}/proxyv2:{version}")
+
+
+def pinned_values(release: IstioRelease) -> Path:
+    """Values that pin the images to the release, written beside it; a user's --istio-values (applied after) still wins."""
+    path = release.root.parent / "mtls-conformance-values.yaml"
+    if not path.is_file():
+        path.write_text(yaml.safe_dump({"global": {"hub": ISTIO_HUB, "tag": release.version}}, sort_keys=True))
+    return path
 
 
 class IstioInstaller:
@@ -60,7 +74,8 @@ class IstioInstaller:
         wait = ["--wait", "--timeout", f"{int(timeout_s)}s"]
         base = self._helm("upgrade", "--install", "istio-base", str(release.base_chart), "--namespace", ISTIO_NAMESPACE,
                           "--create-namespace", "--set", "defaultRevision=default", *wait)
-        istiod = self._helm("upgrade", "--install", "istiod", str(release.istiod_chart), "--namespace", ISTIO_NAMESPACE, *wait)
+        istiod = self._helm("upgrade", "--install", "istiod", str(release.istiod_chart), "--namespace", ISTIO_NAMESPACE, *wait,
+                            "--values", str(pinned_values(release)))
         if values_file is not None:
             istiod += ["--values", str(values_file)]
         return [base, istiod]

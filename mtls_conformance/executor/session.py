@@ -37,7 +37,7 @@ from mtls_conformance.executor.capture import CAPTURE_IMAGE, PacketCapture
 from mtls_conformance.executor.converge import Clock, ProxyCheck, RealClock, Stability, await_consistent, wait_for_config
 from mtls_conformance.executor.download import HttpDownloader
 from mtls_conformance.executor.errors import HarnessError
-from mtls_conformance.executor.istio import ISTIO_NAMESPACE, IstioInstaller
+from mtls_conformance.executor.istio import ISTIO_NAMESPACE, IstioInstaller, release_images
 from mtls_conformance.executor.kind import KindCluster
 from mtls_conformance.executor.kube import RUN_LABEL, Kube, KubeClient, ObjectRef, PodInfo, envoy_admin
 from mtls_conformance.executor.process import CommandRunner, SubprocessRunner
@@ -263,6 +263,10 @@ class MeshSession:
             raise HarnessError("cluster", "Istio is not installed (no ready istiod in istio-system)",
                                "install Istio first, or pass --allow-install to let the suite install it")
         release = self.toolbox.istio_release(install_version)
+        if self.kind is not None:
+            images = set(release_images(install_version)) - self.loaded_images
+            self.kind.load_images(images)
+            self.loaded_images |= images
         self.installer.helm = str(self.toolbox.resolve("helm").path)
         values = Path(self.options.istio_values) if self.options.istio_values else None
         self.installer.install(release, values, self.timing.install_timeout_s)
