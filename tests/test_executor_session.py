@@ -351,3 +351,44 @@ def test_interrupt_cleans_up_and_propagates(tmp_path: Path, phases: tuple[Phase,
     with pytest.raises(KeyboardInterrupt):
         session._on_signal(signal.SIGINT, None)
     assert session.stop.is_set() and len(session.kube.calls("delete_labeled")) == 1  # type: ignore[attr-defined]
+
+
+def test_installing_on_kind_preloads_istio_images_then_helm_installs_the_release(tmp_path: Path) -> None:
+    import io as _io
+    import tarfile
+
+    version = "1.30.4"
+    buf = _io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in ("bin/istioctl", "manifests/charts/base/Chart.yaml", "manifests/charts/istio-control/istio-discovery/Chart.yaml"):
+            info = tarfile.TarInfo(f"istio-{version}/{name}")
+            info.size = 1
+            tar.addfile(info, _io.BytesIO(b"x"))
+    archive = buf.getvalue()
+    url = f"https://github.com/istio/istio/releases/download/{version}/istio-{version}-linux-amd64.tar.gz"
+    import hashlib
+
+    downloader = FakeDownloader({url: archive, url + ".sha256": f"{hashlib.sha256(archive).hexdigest()}  istio-{version}-linux-amd64.tar.gz".encode()})
+    runner = (FakeRunner().on("docker", "image", "inspect", stdout="sha").on("/k/kind", "load")
+              .on("/usr/bin/helm", "version", stdout="v3.19.2").on("/usr/bin/helm", "upgrade"))
+    kube = FakeKube(ready_deployments={("istio-system", "istiod")})
+    kind = KindCluster(runner, "/k/kind", "mtls-conformance", tmp_path / "kc", progress=io.StringIO())
+    session = make_session(tmp_path, kind=kind, created=True, runner=runner, kube=kube)
+    session.toolbox = Toolbox(runner, downloader, cache_root=tmp_path / "cache", plat=Platform("linux", "amd64"),
+                              which={"helm": "/usr/bin/helm"}.get, progress=io.StringIO())
+    kube.ready_deployments.clear()  # no Istio yet: install it
+
+    def becomes_ready(argv: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        from mtls_conformance.executor.process import CommandResult
+
+        if "istiod" in argv:
+            kube.ready_deployments.add(("istio-system", "istiod"))
+        return CommandResult(argv, 0, "", "")
+
+    runner.on_call("/usr/bin/helm", "upgrade", respond=becomes_ready)
+    session._ensure_istio(resolve_version("1.30"))
+    loads = [c[3] for c in runner.calls if c[1:3] == ("load", "docker-image")]
+    assert loads == [f"docker.io/istio/pilot:{version}", f"docker.io/istio/proxyv2:{version}"]
+    installs = [c[3] for c in runner.calls if c[1:3] == ("upgrade", "--install")]
+    assert installs == ["istio-base", "istiod"] and str(session.istio_version) == version
+    assert session.installer is not None and session.installer.installed == ["istio-base", "istiod"]
