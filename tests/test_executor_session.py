@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -354,20 +356,15 @@ def test_interrupt_cleans_up_and_propagates(tmp_path: Path, phases: tuple[Phase,
 
 
 def test_installing_on_kind_preloads_istio_images_then_helm_installs_the_release(tmp_path: Path) -> None:
-    import io as _io
-    import tarfile
-
     version = "1.30.4"
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name in ("bin/istioctl", "manifests/charts/base/Chart.yaml", "manifests/charts/istio-control/istio-discovery/Chart.yaml"):
             info = tarfile.TarInfo(f"istio-{version}/{name}")
             info.size = 1
-            tar.addfile(info, _io.BytesIO(b"x"))
+            tar.addfile(info, io.BytesIO(b"x"))
     archive = buf.getvalue()
     url = f"https://github.com/istio/istio/releases/download/{version}/istio-{version}-linux-amd64.tar.gz"
-    import hashlib
-
     downloader = FakeDownloader({url: archive, url + ".sha256": f"{hashlib.sha256(archive).hexdigest()}  istio-{version}-linux-amd64.tar.gz".encode()})
     runner = (FakeRunner().on("docker", "image", "inspect", stdout="sha").on("/k/kind", "load")
               .on("/usr/bin/helm", "version", stdout="v3.19.2").on("/usr/bin/helm", "upgrade"))
