@@ -122,27 +122,44 @@ def test_suites_hold_no_literal_outcomes() -> None:
         assert not keywords & {"connect", "mtls", "failure", "expected"}, path.name
 
 
-def _run_suites(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "pytest", "suites", "-p", "fixtures.testing", "-p", "no:cacheprovider", "-q",
-           f"--results-dir={tmp_path / 'results'}", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **(env or {})})
+def _suites_command(results: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "suites", "-p", "fixtures.testing", "-p", "no:cacheprovider", "-q", "-rf",
+            f"--results-dir={results}", *args]
 
 
-def test_a_conforming_mesh_passes_every_suite(tmp_path: Path) -> None:
-    result = _run_suites(tmp_path, "-rf")
+@pytest.fixture(scope="module")
+def suite_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Both full runs at once (a conforming mesh; the same mesh with a flipped engine): the self-tests stay fast."""
+    tmp = tmp_path_factory.mktemp("suite-runs")
+    (tmp / "flip_engine.py").write_text(FLIP_ENGINE)
+    flipped_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp), os.environ.get("PYTHONPATH", "")])}
+    runs = {
+        "conforming": (_suites_command(tmp / "a"), dict(os.environ)),
+        "flipped": (_suites_command(tmp / "b", "-p", "flip_engine"), flipped_env),
+    }
+    procs = {k: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for k, (cmd, env) in runs.items()}
+    results = {}
+    for key, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        results[key] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return results
+
+
+def test_a_conforming_mesh_passes_every_suite(suite_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    result = suite_runs["conforming"]
     assert result.returncode == 0, result.stdout[-3000:]
     passed = int(result.stdout.rsplit(" passed", 1)[0].split()[-1])
     assert passed >= 100
 
 
-def test_a_flipped_engine_fails_every_suite(tmp_path: Path) -> None:
+def test_a_flipped_engine_fails_every_suite(suite_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     """The proof that expectations come from the engine: change its answers and every suite test fails."""
-    (tmp_path / "flip_engine.py").write_text(FLIP_ENGINE)
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    result = _run_suites(tmp_path, "-p", "flip_engine", "-rf", env=env)
-    assert result.returncode == 1
-    assert " passed" not in result.stdout.splitlines()[-1], result.stdout.splitlines()[-1]
+    result = suite_runs["flipped"]
+    tail = result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 1, tail
+    assert " passed" not in result.stdout.splitlines()[-1], tail
     failed_files = {line.split("::")[0].removeprefix("FAILED ") for line in result.stdout.splitlines() if line.startswith("FAILED")}
     expected_files = {f"suites/{m}.py" for m in SUITE_MODULES if m not in ("test_user_scenarios", "test_rotation")}
-    assert expected_files <= failed_files
+    assert expected_files <= failed_files, tail
     assert "engine explanation:" in result.stdout
