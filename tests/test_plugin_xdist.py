@@ -88,11 +88,21 @@ def test_the_mesh_lock_blocks_another_phase_until_released(tmp_path: Path) -> No
     """Two coordinators (as two workers): B must wait for A to leave before it may apply another phase."""
     a, b = MeshCoordinator(tmp_path, "a"), MeshCoordinator(tmp_path, "b")
     applied: list[str] = []
-    assert a.enter("phase-1", lambda: applied.append("a:phase-1") or 1.5) == 1.5
     b_applied = threading.Event()
 
+    def apply_a() -> float:
+        applied.append("a:phase-1")
+        return 1.5
+
+    def apply_b() -> float:
+        applied.append("b:phase-2")
+        b_applied.set()
+        return 2.5
+
     def b_enters() -> None:
-        b.enter("phase-2", lambda: applied.append("b:phase-2") or b_applied.set() or 2.5)
+        b.enter("phase-2", apply_b)
+
+    assert a.enter("phase-1", apply_a) == 1.5
 
     thread = threading.Thread(target=b_enters)
     thread.start()

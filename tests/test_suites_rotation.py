@@ -29,6 +29,7 @@ from fixtures.rotation import (
 )
 from mtls_conformance.executor.kube import ExecResult
 from mtls_conformance.observe.pki import Issued, cacerts_bundle, mint_ca, mint_workload
+from mtls_conformance.scenario import Workload
 from suites.test_rotation import ROTATION
 
 EPOCH = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
@@ -109,7 +110,7 @@ class FakeSession:
         self.kube = kube
         self.installed: dict[str, bytes] | None = None
 
-    def pod_of(self, workload: Any) -> str:
+    def pod_of(self, workload: Workload) -> str:
         return workload.key
 
 
