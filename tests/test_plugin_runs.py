@@ -197,3 +197,17 @@ def test_a_session_that_cannot_open_fails_every_test_with_the_fix(project: pytes
     result = project.runpytest_subprocess(f"--results-dir={tmp_path}", "--cluster-name=no-docker", "-rf")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*cannot open the mesh session: docker: the Docker daemon is unreachable; fix: start Docker*"])
+
+
+def test_allure_gets_the_applied_yaml_probe_output_and_explanation(project: pytest.Pytester, tmp_path: Path) -> None:
+    alluredir = tmp_path / "allure"
+    project.runpytest_subprocess(f"--results-dir={tmp_path / 'r'}", f"--alluredir={alluredir}").assert_outcomes(passed=2)
+    results = [json.loads(p.read_text()) for p in alluredir.glob("*-result.json")]
+    assert len(results) == 2
+    for result in results:
+        text = json.dumps(result)
+        for name in ("engine explanation", "applied.yaml", "probe output", "verdict.json"):
+            assert f'"name": "{name}"' in text, name
+        assert {"name": "case_id", "value": "demo/strict"} in result["labels"]
+    attachments = "".join(p.read_text() for p in alluredir.glob("*-attachment*"))
+    assert "kind: PeerAuthentication" in attachments and "server.strict" in attachments
