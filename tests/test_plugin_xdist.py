@@ -153,7 +153,7 @@ def test_only_the_last_session_closes(tmp_path: Path) -> None:
 
 
 def test_case_scope_keeps_a_cases_probes_together() -> None:
-    from fixtures.xdist_scheduling import case_scope
+    from fixtures.cases import case_scope
 
     a = "suites/test_port_level.py::test_port_level[port-level/service-port-key-ignored:st-legacy/curl->pl-svcport/httpbin:8000]"
     b = "suites/test_port_level.py::test_port_level[port-level/service-port-key-ignored:st-client/curl->pl-svcport/httpbin:8000]"
