@@ -101,10 +101,10 @@ def test_checksum_mismatch_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -
 
 
 def test_publisher_checksum_must_match_the_pin(tmp_path: Path) -> None:
-    url = "https://github.com/kubernetes-sigs/kind/releases/download/v0.30.0/kind-linux-amd64"
+    url = "https://github.com/kubernetes-sigs/kind/releases/download/v0.33.0/kind-linux-amd64"
     fake = b"not the real kind"
     dl = FakeDownloader({url: fake, url + ".sha256sum": f"{sha256(fake)}  kind-linux-amd64\n".encode()})
-    with pytest.raises(HarnessError, match="differs from the pinned 517ab7fc89dd"):
+    with pytest.raises(HarnessError, match="differs from the pinned aee615156142"):
         toolbox(tmp_path, dl, plat=Platform("linux", "amd64")).resolve("kind")
     assert dl.downloaded == []  # refused before fetching the binary
 
@@ -125,9 +125,9 @@ def test_archive_member_is_extracted(tmp_path: Path) -> None:
 
 
 def test_fitting_tool_on_path_is_used(tmp_path: Path) -> None:
-    runner = FakeRunner().on("/usr/local/bin/kind", "version", stdout="kind v0.30.0 go1.24.6 linux/amd64\n")
+    runner = FakeRunner().on("/usr/local/bin/kind", "version", stdout="kind v0.33.0 go1.25.5 linux/amd64\n")
     tool = toolbox(tmp_path, FakeDownloader(), runner, on_path={"kind": "/usr/local/bin/kind"}).resolve("kind")
-    assert (tool.source, tool.version, str(tool.path)) == ("PATH", "0.30.0", "/usr/local/bin/kind")
+    assert (tool.source, tool.version, str(tool.path)) == ("PATH", "0.33.0", "/usr/local/bin/kind")
     assert runner.calls == [("/usr/local/bin/kind", "version")]
 
 
