@@ -80,3 +80,11 @@ def test_delete(tmp_path: Path) -> None:
     cluster(tmp_path, runner).delete()
     assert runner.calls == [("/cache/kind", "delete", "cluster", "--name", "mtls-conformance",
                              "--kubeconfig", str(tmp_path / "kube/mtls-conformance.yaml"))]
+
+
+def test_pinned_kind_is_the_release_of_the_node_image() -> None:
+    """kind-config.yaml names the kind release its node image belongs to; the pinned kind must be that release."""
+    from mtls_conformance.executor.tools import tool_specs
+
+    config = (Path(__file__).resolve().parents[1] / "kind-config.yaml").read_text()
+    assert f"kind v{tool_specs()['kind'].version}" in config, "update executor/data/tools.yaml (kind) with the node image"
