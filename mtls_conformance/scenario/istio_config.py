@@ -47,10 +47,10 @@ def check_resource(err: ErrorFactory, field: str, item: Any, mesh: MeshConfig) -
     if not isinstance(item, Mapping):
         raise err(field, "must be a Kubernetes object (a mapping)", "write '{apiVersion: ..., kind: ..., metadata: {...}, spec: {...}}'")
     kind = item.get("kind")
-    if kind not in API_VERSIONS:
+    if not isinstance(kind, str) or kind not in API_VERSIONS:
         raise err(f"{field}.kind", f"{kind!r} is not supported", "use PeerAuthentication, DestinationRule or AuthorizationPolicy")
     api = item.get("apiVersion")
-    if api not in API_VERSIONS[kind]:
+    if not isinstance(api, str) or api not in API_VERSIONS[kind]:
         raise err(f"{field}.apiVersion", f"{api!r} is not an apiVersion of {kind}", "use one of " + ", ".join(API_VERSIONS[kind]))
     meta = item.get("metadata")
     if not isinstance(meta, Mapping):
