@@ -174,5 +174,8 @@ class FakeKube:
     def deployment_images(self, namespace: str, name: str) -> list[str]:
         return list(self.images.get((namespace, name), []))
 
+    def restart_deployment(self, namespace: str, name: str) -> None:
+        self.log.append(("restart", namespace, name))
+
     def calls(self, kind: str) -> list[tuple[Any, ...]]:
         return [entry for entry in self.log if entry[0] == kind]

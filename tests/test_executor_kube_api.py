@@ -156,8 +156,8 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             if plural == "deployments":
                 body["status"] = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 0, "availableReplicas": 0}
             previous = api.store.get((plural, ns, name), {})
-            if plural == "configmaps" and previous:  # a merge patch of data
-                body = {**previous, "data": {**previous.get("data", {}), **(body.get("data") or {})}}
+            if previous and not content_type.startswith("application/apply"):  # a merge patch: maps merge recursively
+                body = merged(previous, body)
             api.store[(plural, ns, name)] = body
             self.send_json(200, body)
 
@@ -176,6 +176,13 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             self.send_json(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
 
     return Handler
+
+
+def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def done_status(obj: dict[str, Any]) -> dict[str, Any]:
@@ -299,3 +306,14 @@ def test_pods_reports_running_pods_with_their_containers(api: tuple[FakeApi, Kub
     assert (found.name, found.ip, found.node, found.ready, found.has_sidecar) == ("web-1", "10.244.1.5", "worker", True, True)
     assert found.ephemeral_containers == ("mtlsc-capture",)
     assert kube.pods("foo", "app=other") == []
+
+
+def test_restart_deployment_patches_the_pod_template(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    kube.apply([labeled("Deployment", "apps/v1", "istiod", "istio-system", "r1", spec=DEPLOYMENT_SPEC)])
+    kube.restart_deployment("istio-system", "istiod")
+    method, path, content_type = fake.requests[-1]
+    assert (method, path, content_type) == ("PATCH", "/apis/apps/v1/namespaces/istio-system/deployments/istiod",
+                                            "application/strategic-merge-patch+json")
+    annotations = fake.store[("deployments", "istio-system", "istiod")]["spec"]["template"]["metadata"]["annotations"]
+    assert "kubectl.kubernetes.io/restartedAt" in annotations

@@ -389,3 +389,28 @@ def test_installing_on_kind_preloads_istio_images_then_helm_installs_the_release
     installs = [c[3] for c in runner.calls if c[1:3] == ("upgrade", "--install")]
     assert installs == ["istio-base", "istiod"] and str(session.istio_version) == version
     assert session.installer is not None and session.installer.installed == ["istio-base", "istiod"]
+
+
+def test_plugin_ca_installs_cacerts_restarts_istiod_and_is_undone_at_close(tmp_path: Path) -> None:
+    import base64
+
+    session = make_session(tmp_path, keep_cluster=True)
+    files = {"ca-cert.pem": b"CA", "ca-key.pem": b"KEY", "root-cert.pem": b"ROOT", "cert-chain.pem": b"CA+ROOT"}
+    session.install_plugin_ca(files)
+    kube = session.kube
+    (secret,) = [o for r, o in kube.objects.items() if r.kind == "Secret"]  # type: ignore[attr-defined]
+    assert secret["metadata"]["name"] == "cacerts" and secret["metadata"]["namespace"] == "istio-system"
+    assert {k: base64.b64decode(v) for k, v in secret["data"].items()} == files
+    assert kube.calls("restart") == [("restart", "istio-system", "istiod")]  # type: ignore[attr-defined]
+    assert kube.calls("wait_rollouts")[-1] == ("wait_rollouts", ("istio-system",), "app=istiod")  # type: ignore[attr-defined]
+    session.close(failed=False)
+    assert not [r for r in kube.objects if r.kind == "Secret"]  # type: ignore[attr-defined]
+    assert len(kube.calls("restart")) == 2  # type: ignore[attr-defined]
+
+
+def test_plugin_ca_needs_allow_install_on_an_existing_cluster(tmp_path: Path) -> None:
+    session = make_session(tmp_path, external=True)
+    with pytest.raises(HarnessError, match="root of trust"):
+        session.install_plugin_ca({"ca-cert.pem": b"x"})
+    with pytest.raises(HarnessError, match=re.escape("cacerts lacks ca-key.pem, cert-chain.pem, root-cert.pem")):
+        make_session(tmp_path, external=True, allow_install=True).install_plugin_ca({"ca-cert.pem": b"x"})

@@ -7,6 +7,7 @@ Every wait is bounded. The session talks to this through the ``Kube`` protocol s
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -94,6 +95,7 @@ class Kube(Protocol):
     def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None: ...
     def deployment_ready(self, namespace: str, name: str) -> bool: ...
     def deployment_images(self, namespace: str, name: str) -> list[str]: ...
+    def restart_deployment(self, namespace: str, name: str) -> None: ...
 
 
 def envoy_admin(kube: Kube, pod: PodInfo, path: str, timeout_s: float) -> ExecResult:
@@ -285,6 +287,12 @@ class KubeClient:
                 return []
             raise
         return [str(c.image) for c in deployment.spec.template.spec.containers]
+
+    def restart_deployment(self, namespace: str, name: str) -> None:
+        """What `kubectl rollout restart` does: a new pod-template annotation, so the Deployment rolls its pods."""
+        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+        self.apps.patch_namespaced_deployment(name, namespace, body, _content_type=STRATEGIC_MERGE)
 
     # --- exec, debug containers, logs -----------------------------------------------------------------------------
     def exec(self, pod: PodInfo, container: str, command: Sequence[str], timeout_s: float) -> ExecResult:

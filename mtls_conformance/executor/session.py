@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -204,6 +205,7 @@ class MeshSession:
         self._pods: dict[str, PodInfo] = {}  # workload key -> the pod probed for it (cleared by each phase)
         self._closed = False
         self._previous_handlers: dict[int, Any] = {}
+        self._plugin_ca = False  # a suite-made cacerts is installed: istiod must be restarted without it at the end
 
     # --- opening ---------------------------------------------------------------------------------------------
     @classmethod
@@ -322,6 +324,9 @@ class MeshSession:
                 self.kind.delete()  # takes everything with it
                 return
             self.kube.delete_labeled(f"{RUN_LABEL}={self.run_id}", self.timing.cleanup_timeout_s)
+            if self._plugin_ca:
+                self._restart_istiod()  # the cacerts secret is gone: back to istiod's own CA
+                self._plugin_ca = False
             if self.installer is not None:
                 self.installer.restore_mesh()
                 if not self.options.keep_cluster:
@@ -528,6 +533,31 @@ class MeshSession:
         finally:
             pcap = self.capture.stop(pod, cap)
         return pcap
+
+    # --- plug-in CA (certificate rotation suite) ---------------------------------------------------------------
+    def install_plugin_ca(self, files: Mapping[str, bytes]) -> None:
+        """Make istiod sign with a suite-made CA: the `cacerts` secret of Istio's plug-in CA task, then restart istiod.
+
+        https://istio.io/latest/docs/tasks/security/cert-management/plugin-ca-cert/ (ca-cert.pem, ca-key.pem,
+        root-cert.pem, cert-chain.pem). The root of trust is mesh-wide, so an existing cluster needs --allow-install.
+        The secret carries the run label; close() deletes it and restarts istiod again, back to its own CA.
+        """
+        if self.options.external and not self.options.allow_install:
+            raise HarnessError("plug-in CA", "replaces the mesh's root of trust on an existing cluster",
+                               "pass --allow-install to allow it, or skip the plug-in CA cases")
+        missing = {"ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"} - set(files)
+        if missing:
+            raise HarnessError("plug-in CA", "cacerts lacks " + ", ".join(sorted(missing)), "pass all four files")
+        secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                  "metadata": {"name": "cacerts", "namespace": ISTIO_NAMESPACE, "labels": {RUN_LABEL: self.run_id}},
+                  "data": {name: base64.b64encode(data).decode() for name, data in sorted(files.items())}}
+        self.kube.apply([secret])
+        self._plugin_ca = True
+        self._restart_istiod()
+
+    def _restart_istiod(self) -> None:
+        self.kube.restart_deployment(ISTIO_NAMESPACE, "istiod")
+        self.kube.wait_rollouts([ISTIO_NAMESPACE], "app=istiod", self.timing.install_timeout_s)
 
     # --- repro bundles -------------------------------------------------------------------------------------------
     def write_bundle(self, case: Case, verdicts: Sequence[Verdict], dest: Path) -> Path:
