@@ -24,7 +24,7 @@ from mtls_conformance.executor.kind import KindCluster
 from mtls_conformance.executor.kube import ExecResult, PodInfo
 from mtls_conformance.executor.session import MeshSession, SessionOptions, cluster_available
 from mtls_conformance.executor.tools import Platform, Toolbox
-from mtls_conformance.observe.model import Outcome
+from mtls_conformance.observe.model import Outcome, ProbeObservation
 from mtls_conformance.plan import build_plan
 from mtls_conformance.plan.model import Phase
 from mtls_conformance.timing import Timing
@@ -414,3 +414,20 @@ def test_plugin_ca_needs_allow_install_on_an_existing_cluster(tmp_path: Path) ->
         session.install_plugin_ca({"ca-cert.pem": b"x"})
     with pytest.raises(HarnessError, match=re.escape("cacerts lacks ca-key.pem, cert-chain.pem, root-cert.pem")):
         make_session(tmp_path, external=True, allow_install=True).install_plugin_ca({"ca-cert.pem": b"x"})
+
+
+def test_evidence_reads_each_proxys_dump_once_per_phase(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    phase = phases[0]
+    expectations = [e for e in expect_all(phase.scenario) if phase.scenario.workload(e.probe.target).sidecar][:4]
+    session = make_session(tmp_path, phase)
+    session.kube.exec_handler = lambda pod, container, cmd: ExecResult('{"configs": []}', "", 0)  # type: ignore[attr-defined]
+    refused = ProbeObservation("x", Outcome.RESET)
+    for e in expectations:
+        session.evidence(phase.scenario, e, refused)
+    dumps = [c for c in session.kube.calls("exec") if c[3][-1] == "config_dump"]  # type: ignore[attr-defined]
+    pods = {c[1] for c in dumps}
+    assert len(dumps) == len(pods) < 2 * len(expectations)  # uncached, every evidence call would read both proxies
+    session.apply_phase(phase)
+    session.evidence(phase.scenario, expectations[0], refused)
+    again = [c for c in session.kube.calls("exec") if c[3][-1] == "config_dump"]  # type: ignore[attr-defined]
+    assert len(again) > len(dumps)  # a new phase reads them again

@@ -203,6 +203,7 @@ class MeshSession:
         self.current: AppliedPhase | None = None
         self.loaded_images: set[str] = set()
         self._pods: dict[str, PodInfo] = {}  # workload key -> the pod probed for it (cleared by each phase)
+        self._dumps: dict[str, str] = {}  # pod key -> config dump read for evidence (converged config: once per phase)
         self._closed = False
         self._previous_handlers: dict[int, Any] = {}
         self._plugin_ca = False  # a suite-made cacerts is installed: istiod must be restarted without it at the end
@@ -351,6 +352,7 @@ class MeshSession:
         namespaces = sorted({r.namespace for r in refs if r.kind == "Deployment" and r.namespace})
         self.kube.wait_rollouts(namespaces, f"{RUN_LABEL}={self.run_id}", self.timing.rollout_timeout_s)
         self._pods.clear()
+        self._dumps.clear()
         applied = AppliedPhase(phase, tuple(refs), yaml.safe_dump_all(objects, sort_keys=False), self.clock.now() - start, auto_s)
         self.applied[phase.index] = applied
         self.current = applied
@@ -482,8 +484,8 @@ class MeshSession:
         server, client = scenario.workload(probe.target), scenario.workload(probe.source)
         found: list[Evidence] = []
         try:
-            server_dump = self._dump(self.pod_of(server).key) if server.sidecar else None
-            client_dump = self._dump(self.pod_of(client).key) if client.sidecar else None
+            server_dump = self._converged_dump(self.pod_of(server)) if server.sidecar else None
+            client_dump = self._converged_dump(self.pod_of(client)) if client.sidecar else None
             found += ev.config_evidence(scenario, expectation, server_dump, client_dump)
         except (HarnessError, ValueError) as exc:
             found.append(Evidence("config-dump", None, f"unavailable: {exc}"))
@@ -492,6 +494,12 @@ class MeshSession:
         if _sampled(probe.id, self.options.capture_sample_rate):
             found.append(self._capture_evidence(scenario, expectation))
         return found
+
+    def _converged_dump(self, pod: PodInfo) -> str:
+        """A proxy's dump once per phase: after convergence it does not change, and many probes share each proxy."""
+        if pod.key not in self._dumps:
+            self._dumps[pod.key] = self._dump(pod.key)
+        return self._dumps[pod.key]
 
     def _stats(self, pod: PodInfo) -> str:
         result = envoy_admin(self.kube, pod, "stats/prometheus", self.timing.exec_timeout_s)
