@@ -202,3 +202,14 @@ def test_engine_docs_list_every_rule() -> None:
     text = "".join(p.read_text() for p in (root / "docs" / "readme-engine.md", root / "README.md") if p.exists())
     missing = [rule_id for rule_id in RULES if f"`{rule_id}`" not in text]
     assert not missing, f"document these rules in the engine section: {missing}"
+
+
+def test_pod_ip_call_on_a_port_some_service_exposes_as_http_is_proxied_as_http(build_scenario: Callable[..., Scenario]) -> None:
+    # Client sidecars listen on 0.0.0.0:<port> for every HTTP Service port; a pod-IP call on such a port is routed as
+    # HTTP to PassthroughCluster, so a refusal is the sidecar's 503. On other ports the path is TCP: a reset.
+    other = {"name": "web", "namespace": "bar", "ports": [{"name": "http", "port": 8080}]}
+    scenario = build_scenario([*WORKLOADS, other], [pa("default", "foo", "STRICT")])
+    e = expect(scenario, Probe("foo/curl", "foo/httpbin", 8080, Address.POD))
+    assert e.client_sends.value == "plaintext" and e.failure is not None and e.failure.value == "503"
+    assert expect(scenario, Probe("foo/curl", "foo/httpbin", 18083, Address.POD)).outcome == "fail:reset"
+    assert expect(scenario, Probe("legacy/curl", "foo/httpbin", 8080, Address.POD)).outcome == "fail:reset"
