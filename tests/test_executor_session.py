@@ -6,6 +6,8 @@ import hashlib
 import io
 import os
 import re
+import signal
+import struct
 import subprocess
 import sys
 import tarfile
@@ -177,7 +179,8 @@ def test_kind_images_are_loaded_once(tmp_path: Path, phases: tuple[Phase, ...]) 
     session = make_session(tmp_path, phases[0], kind=kind, runner=runner)
     session.apply_phase(phases[0])
     loaded = {c[3] for c in runner.calls if c[1:3] == ("load", "docker-image")}
-    assert "docker.io/curlimages/curl:8.16.0" in loaded and "docker.io/nicolaka/netshoot:v0.14" in loaded
+    assert "docker.io/curlimages/curl:8.16.0" in loaded
+    assert "docker.io/nicolaka/netshoot:v0.14" not in loaded  # the capture image is loaded only when a capture is sampled
     count = len(runner.calls)
     session.apply_phase(phases[0])
     assert not [c for c in runner.calls[count:] if c[1:2] == ("load",)]
@@ -346,8 +349,6 @@ def test_existing_cluster_with_another_istio_version(tmp_path: Path) -> None:
 
 
 def test_interrupt_cleans_up_and_propagates(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
-    import signal
-
     session = make_session(tmp_path, phases[0], keep_cluster=True)
     session.apply_phase(phases[0])
     with pytest.raises(KeyboardInterrupt):
@@ -431,3 +432,38 @@ def test_evidence_reads_each_proxys_dump_once_per_phase(tmp_path: Path, phases: 
     session.evidence(phase.scenario, expectations[0], refused)
     again = [c for c in session.kube.calls("exec") if c[3][-1] == "config_dump"]  # type: ignore[attr-defined]
     assert len(again) > len(dumps)  # a new phase reads them again
+
+
+def tcp_pcap(payload: bytes, dport: int) -> bytes:
+    """A one-packet pcap: Ethernet/IPv4/TCP from 10.0.0.1:40000 to 10.0.0.2:dport carrying ``payload``."""
+    tcp = struct.pack("!HHIIBBHHH", 40000, dport, 1, 1, 5 << 4, 0x18, 65535, 0, 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + tcp
+    frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
+
+
+def client_hello(alpns: Sequence[bytes]) -> bytes:
+    alpn = b"".join(bytes([len(a)]) + a for a in alpns)
+    ext = struct.pack("!HHH", 0x0010, len(alpn) + 2, len(alpn)) + alpn
+    body = b"\x03\x03" + b"\x11" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00" + struct.pack("!H", len(ext)) + ext
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
+
+
+def test_sampled_capture_is_paired_with_a_plaintext_clients_control(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    phase = phases[0]
+    e = next(x for x in expect_all(phase.scenario) if x.mtls and phase.scenario.workload(x.probe.source).sidecar)
+    session = make_session(tmp_path, phase)
+    session.options.capture_sample_rate = 1.0
+    session.kube.exec_handler = answering()  # type: ignore[attr-defined]
+    port = e.target_port
+    captures = iter([tcp_pcap(client_hello([b"istio-peer-exchange", b"istio"]), port), tcp_pcap(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", port)])
+    started: list[tuple[str, int]] = []
+    session.capture.start = lambda pod, p, window_s: started.append((pod.key, p)) or "cap"  # type: ignore[method-assign]
+    session.capture.stop = lambda pod, cap: next(captures)  # type: ignore[method-assign]
+    found = {ev.source: ev for ev in session.evidence(phase.scenario, e, session.probe(phase.scenario, [e.probe])[0])}
+    assert found["capture"].says_mtls is True, found["capture"].artefact
+    server_pod = session.pod_of(phase.scenario.workload(e.probe.target))
+    assert started == [(server_pod.key, port), (server_pod.key, port)]
+    control_script = session.kube.calls("exec")[-1][3][2]  # type: ignore[attr-defined]
+    assert f"://{server_pod.ip}:{port}" in control_script  # the control dials the server pod directly, in plaintext

@@ -266,10 +266,7 @@ class MeshSession:
             raise HarnessError("cluster", "Istio is not installed (no ready istiod in istio-system)",
                                "install Istio first, or pass --allow-install to let the suite install it")
         release = self.toolbox.istio_release(install_version)
-        if self.kind is not None:
-            images = set(release_images(install_version)) - self.loaded_images
-            self.kind.load_images(images)
-            self.loaded_images |= images
+        self._load_into_kind(set(release_images(install_version)))
         self.installer.helm = str(self.toolbox.resolve("helm").path)
         values = Path(self.options.istio_values) if self.options.istio_values else None
         self.installer.install(release, values, self.timing.install_timeout_s)
@@ -340,10 +337,7 @@ class MeshSession:
         start = self.clock.now()
         objects = render_phase(phase, self.run_id)
         self._guard_mesh_wide(phase)
-        if self.kind is not None:
-            missing = (_images(objects) | {CAPTURE_IMAGE}) - self.loaded_images
-            self.kind.load_images(missing)
-            self.loaded_images |= missing
+        self._load_into_kind(_images(objects))
         auto_s = 0.0
         if self.installer is not None:
             auto_s = self.installer.set_auto_mtls(phase.mesh.enable_auto_mtls, self.timing.mesh_config_timeout_s)
@@ -357,6 +351,13 @@ class MeshSession:
         self.applied[phase.index] = applied
         self.current = applied
         return applied
+
+    def _load_into_kind(self, images: set[str]) -> None:
+        """Preload images into the kind nodes once per session (nothing to do on an existing cluster)."""
+        missing = images - self.loaded_images
+        if self.kind is not None and missing:
+            self.kind.load_images(missing)
+            self.loaded_images |= missing
 
     def _guard_mesh_wide(self, phase: Phase) -> None:
         """On someone else's cluster, mesh-wide state changes only with --allow-install."""
@@ -524,6 +525,7 @@ class MeshSession:
         port = expectation.target_port or probe.port
         control_client = next((w for w in scenario.workloads if not w.sidecar and not w.ports and w.key != probe.source), None)
         try:
+            self._load_into_kind({CAPTURE_IMAGE})  # only when a capture is sampled: no capture, no image
             pod = self.pod_of(server)
             pcap = self._captured(scenario, pod, port, probe)
             control = None
