@@ -213,3 +213,14 @@ def test_pod_ip_call_on_a_port_some_service_exposes_as_http_is_proxied_as_http(b
     assert e.client_sends.value == "plaintext" and e.failure is not None and e.failure.value == "503"
     assert expect(scenario, Probe("foo/curl", "foo/httpbin", 18083, Address.POD)).outcome == "fail:reset"
     assert expect(scenario, Probe("legacy/curl", "foo/httpbin", 8080, Address.POD)).outcome == "fail:reset"
+
+
+@pytest.mark.parametrize("source, bar_curl, legacy_curl", [
+    ({"serviceAccounts": ["bar/curl"]}, "mtls", "fail:403"),
+    ({"serviceAccounts": ["foo/curl"]}, "fail:403", "fail:403"),
+    ({"notServiceAccounts": ["bar/curl"]}, "fail:403", "plaintext"),  # plaintext has no service account: a negative match
+])
+def test_service_accounts_source(build_scenario: Callable[..., Scenario], source: dict[str, list[str]], bar_curl: str, legacy_curl: str) -> None:
+    scenario = build_scenario(WORKLOADS, [ap("allow", "foo", [{"from": [{"source": source}]}])])
+    assert expect(scenario, Probe("bar/curl", "foo/httpbin", 8000)).outcome == bar_curl
+    assert expect(scenario, Probe("legacy/curl", "foo/httpbin", 8000)).outcome == legacy_curl

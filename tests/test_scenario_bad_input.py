@@ -92,6 +92,8 @@ CASES: dict[str, tuple[str | bytes, str]] = {
     "ap-empty-source": (with_config(f"{{{AP}, spec: {{rules: [{{from: [{{source: {{}}}}]}}]}}}}"), "config[0].spec.rules[0].from[0].source"),
     "ap-principals-not-list": (with_config(f"{{{AP}, spec: {{rules: [{{from: [{{source: {{principals: cluster.local/ns/foo/sa/curl}}}}]}}]}}}}"),
                                "config[0].spec.rules[0].from[0].source.principals: must be a list"),
+    "ap-service-accounts-with-principals": (with_config(f"{{{AP}, spec: {{rules: [{{from: [{{source: {{serviceAccounts: [foo/curl], principals: [x]}}}}]}}]}}}}"),
+                                            "config[0].spec.rules[0].from[0].source.serviceAccounts: cannot be combined with principals"),
     "ap-port-not-number": (with_config(f"{{{AP}, spec: {{rules: [{{to: [{{operation: {{ports: [http]}}}}]}}]}}}}"),
                            "config[0].spec.rules[0].to[0].operation.ports"),
     "probe-unknown-workload": (WORKLOADS + "probes: [{from: legacy/crl, to: foo/httpbin, port: 8000}]\n",

@@ -36,11 +36,15 @@ def _any(patterns: Sequence[Any], values: Sequence[str]) -> bool:
 
 def _source_matches(source: Mapping[str, Any], principals: tuple[str, ...], namespace: str | None) -> bool:
     namespaces = (namespace,) if namespace else ()
+    # serviceAccounts use "<namespace>/<serviceaccount>", read from the mTLS principal like namespaces are.
+    accounts = tuple(f"{p.split('/ns/', 1)[1].split('/sa/', 1)[0]}/{p.rsplit('/sa/', 1)[1]}" for p in principals[:1] if "/sa/" in p)
     checks = (
         ("principals", principals, True),
         ("notPrincipals", principals, False),
         ("namespaces", namespaces, True),
         ("notNamespaces", namespaces, False),
+        ("serviceAccounts", accounts, True),
+        ("notServiceAccounts", accounts, False),
     )
     # An empty list is an unset field in Istio's protobuf API, so it constrains nothing.
     return all(_any(source[key], value) == positive for key, value, positive in checks if source.get(key))

@@ -26,7 +26,7 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {
 PA_MODES = ("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
 DR_TLS_MODES = ("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
 AP_ACTIONS = ("ALLOW", "DENY")
-AP_SOURCE_KEYS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
+AP_SOURCE_KEYS = ("principals", "notPrincipals", "namespaces", "notNamespaces", "serviceAccounts", "notServiceAccounts")
 AP_OPERATION_KEYS = ("ports", "notPorts")
 _TLS_FILE_KEYS = ("credentialName", "clientCertificate", "privateKey", "caCertificates", "caCrl", "subjectAltNames", "sni", "insecureSkipVerify")
 DR_TLS_KEYS_BY_MODE: dict[str, tuple[str, ...]] = {
@@ -275,6 +275,15 @@ def _authz_entry(err: ErrorFactory, ef: str, entry: Any, *, inner: str, allowed:
             for v in values:
                 if not v.isdigit() or not 1 <= int(v) <= 65535:
                     raise err(f"{ef}.{inner}.{key}", f"{v!r} is not a port number", "use quoted port numbers from 1 to 65535, e.g. [\"8080\"]")
+    accounts = [k for k in ("serviceAccounts", "notServiceAccounts") if body.get(k)]
+    if accounts:
+        identity = [k for k in ("principals", "notPrincipals", "namespaces", "notNamespaces") if body.get(k)]
+        if identity:
+            # AuthorizationPolicy reference: serviceAccounts cannot be combined with principals or namespaces.
+            raise err(f"{ef}.{inner}.{accounts[0]}", f"cannot be combined with {identity[0]}", "use either serviceAccounts or principals/namespaces in one source")
+        for v in (v for k in accounts for v in body[k]):
+            if v.count("/") != 1 or not all(v.split("/")):
+                raise err(f"{ef}.{inner}.{accounts[0]}", f"{v!r} is not '<namespace>/<serviceaccount>'", "write e.g. 'serviceAccounts: [\"foo/curl\"]'")
     if not any(body.values()):
         # istiod's validation webhook: "`from.source` must not be empty" (likewise to.operation)
         raise err(f"{ef}.{inner}", "must not be empty", f"set at least one of {', '.join(allowed)}")
