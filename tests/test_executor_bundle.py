@@ -63,8 +63,9 @@ def test_bundle_holds_everything_a_bug_report_needs(tmp_path: Path, failing_case
     case, verdicts = failing_case
     values = tmp_path / "values.yaml"
     values.write_text("pilot: {}\n")
-    folder = write_case_bundle(inputs_for(case, verdicts, str(values)), tmp_path / "bundles")
-    assert folder == tmp_path / "bundles" / slug(case.id) and "restrictive" in folder.name and "/" not in folder.name
+    dest = tmp_path / "bundles" / slug(case.id)
+    folder = write_case_bundle(inputs_for(case, verdicts, str(values)), dest)
+    assert folder == dest and "restrictive" in folder.name and "/" not in folder.name
     client = slug(case.scenario.probes[0].source)
     assert set(bundle_files(folder)) >= {"scenario.yaml", "applied.yaml", "probe-output.txt", "verdicts.txt", "repro.sh", "README.md",
                                         "istio-values.yaml", f"probes/{client}.sh", f"proxies/{client}.config_dump.json",

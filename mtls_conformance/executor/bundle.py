@@ -116,7 +116,8 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_case_bundle(inputs: BundleInputs, dest: Path, project_root: Path = PROJECT_ROOT) -> Path:
-    folder = dest / slug(inputs.case.id)
+    """Write the bundle into the folder ``dest`` (created if needed; e.g. results/<run>/bundles/<case>) and return it."""
+    folder = dest
     folder.mkdir(parents=True, exist_ok=True)
     doc = scenario_document(inputs.case.scenario)
     _write(folder / "scenario.yaml", f"# Case {inputs.case.id}; run it alone: pytest suites --scenario scenario.yaml\n"

@@ -571,7 +571,7 @@ class MeshSession:
 
     # --- repro bundles -------------------------------------------------------------------------------------------
     def write_bundle(self, case: Case, verdicts: Sequence[Verdict], dest: Path) -> Path:
-        """A folder under ``dest`` that recreates this case on a fresh kind cluster (see bundle.py)."""
+        """Write the repro bundle of a failing case into the folder ``dest`` (see bundle.py); returns it."""
         manifests = yaml.safe_dump_all(render_scenario(case.scenario, self.run_id, case.id), sort_keys=False)
         pods: dict[str, PodInfo] = {}
         for v in verdicts:
