@@ -30,14 +30,16 @@ project_python() {
 
 # tool NAME: path of kind, kubectl or helm (pinned and verified when the project is installed, else PATH).
 tool() {
-  local py
+  local py found=""
   if py=$(project_python); then
-    "$py" -m mtls_conformance.executor.tools which "$1" || die "could not provide $1 (see the message above)"
+    found=$("$py" -m mtls_conformance.executor.tools which "$1") || die "could not provide $1 (see the message above)"
   elif command -v "$1" >/dev/null 2>&1; then
-    command -v "$1"
+    found=$(command -v "$1")
   else
     die "$1 not found: install the project (python3 -m venv .venv && .venv/bin/pip install -e .) or put $1 on PATH"
   fi
+  [ -n "$found" ] || die "could not find $1"
+  printf '%s\n' "$found"
 }
 
 cache_root() {

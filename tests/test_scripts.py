@@ -151,3 +151,31 @@ def test_run_scenario_applies_waits_and_probes(stub_tools: tuple[dict[str, str],
     assert f"{k} wait --for=condition=Available deployment --all --namespace foo --timeout=300s" in log
     assert f"{k} get pods --namespace bar --selector app=httpbin --field-selector status.phase=Running -o jsonpath={{.items[0].status.podIP}}" in log
     assert log.count(f"{k} exec --namespace foo curl-abc -c curl -- sh -c echo probe http://10.244.1.7:8080/") == 2
+
+
+def test_install_istio_with_the_project_uses_the_verified_release_charts(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, tmp = stub_tools
+    python = tmp / "bin" / "project-python"
+    python.write_text('#!/usr/bin/env bash\n[ "$1" = -c ] && exit 0\n[ "$3" = which ] && exec bash -c "command -v $4"\n'
+                      'case "$5" in base) echo /c/base ;; istiod) echo /c/istiod ;; values) echo /c/pinned.yaml ;; esac\n')
+    python.chmod(0o755)
+    kubeconfig = tmp / "kc.yaml"
+    kubeconfig.write_text("apiVersion: v1\n")
+    result = run("install-istio", {**env, "MTLS_CONFORMANCE_PYTHON": str(python)}, "--kubeconfig", str(kubeconfig), "1.30")
+    assert result.returncode == 0, result.stderr
+    assert calls(tmp) == [
+        f"helm upgrade --install istio-base /c/base --namespace istio-system --create-namespace --set defaultRevision=default "
+        f"--wait --timeout 300s --kubeconfig {kubeconfig}",
+        f"helm upgrade --install istiod /c/istiod --namespace istio-system --wait --timeout 300s --values /c/pinned.yaml "
+        f"--kubeconfig {kubeconfig}",
+    ]
+
+
+def test_tools_command_line_resolves_versions_and_reports_bad_input() -> None:
+    import sys
+
+    bad = subprocess.run([sys.executable, "-m", "mtls_conformance.executor.tools", "istio-chart", "9.9", "base"],
+                         capture_output=True, text=True, check=False, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Istio 9.9 is not supported" in bad.stderr
+    usage = subprocess.run([sys.executable, "-m", "mtls_conformance.executor.tools"], capture_output=True, text=True, check=False, timeout=60)
+    assert usage.returncode == 2 and usage.stderr.startswith("usage:")

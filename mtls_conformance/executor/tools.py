@@ -7,6 +7,7 @@ checksum file fetched beside it (and against a pinned digest in data/tools.yaml 
 Also a small command line the shell scripts use, so they share this cache instead of re-implementing it:
     python -m mtls_conformance.executor.tools which kind|kubectl|helm
     python -m mtls_conformance.executor.tools istio-chart 1.30.4 base   # a verified chart folder of that release
+    python -m mtls_conformance.executor.tools istio-chart 1.30 values   # values pinning that release's images
 """
 
 from __future__ import annotations
@@ -339,18 +340,20 @@ def require_docker(runner: CommandRunner, timeout_s: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line for scripts/: `which TOOL` and `istio-chart VERSION base|istiod` print a verified cached path."""
+    """Command line for scripts/: `which TOOL` and `istio-chart VERSION base|istiod|values` print a verified cached path
+    (`values` pins the release's image hub and tag, as the harness does)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m mtls_conformance.executor.tools which kind|kubectl|helm | istio-chart VERSION base|istiod"
+    usage = "usage: python -m mtls_conformance.executor.tools which kind|kubectl|helm | istio-chart VERSION base|istiod|values"
     try:
         if len(args) == 2 and args[0] == "which":
             print(Toolbox().resolve(args[1]).path)
             return 0
-        if len(args) == 3 and args[0] == "istio-chart" and args[2] in ("base", "istiod"):
+        if len(args) == 3 and args[0] == "istio-chart" and args[2] in ("base", "istiod", "values"):
+            from mtls_conformance.executor.istio import pinned_values
             from mtls_conformance.versions import catalog, resolve_version
 
             release = Toolbox().istio_release(catalog().install_version(resolve_version(args[1], "VERSION")))
-            print(release.base_chart if args[2] == "base" else release.istiod_chart)
+            print({"base": release.base_chart, "istiod": release.istiod_chart, "values": pinned_values(release)}[args[2]])
             return 0
     except InputError as exc:
         print(f"mtls-conformance: {exc.one_line()}", file=sys.stderr)
