@@ -83,6 +83,8 @@ CASES: dict[str, tuple[str | bytes, str]] = {
                                 "config[0].spec.trafficPolicy.portLevelSettings[0].port.number"),
     "dr-passthrough-lb": (with_config(f"{{{DR}, spec: {{host: httpbin, trafficPolicy: {{loadBalancer: {{simple: PASSTHROUGH}}}}}}}}"),
                           "config[0].spec.trafficPolicy.loadBalancer.simple"),
+    "dr-bad-connection-pool": (with_config(f"{{{DR}, spec: {{host: httpbin, trafficPolicy: {{connectionPool: {{tcp: {{connectTimeout: soon}}}}}}}}}}"),
+                               "config[0].spec.trafficPolicy.connectionPool.tcp.connectTimeout: 'soon' is not a duration"),
     "dr-bad-export-to": (with_config(f"{{{DR}, spec: {{host: httpbin, exportTo: [Foo]}}}}"), "config[0].spec.exportTo[0]"),
     "ap-unsupported-paths": (with_config(f"{{{AP}, spec: {{rules: [{{to: [{{operation: {{paths: [/ip]}}}}]}}]}}}}"),
                              "config[0].spec.rules[0].to[0].operation.paths: is not modeled"),

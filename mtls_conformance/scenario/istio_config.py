@@ -12,6 +12,7 @@ from typing import Any
 
 from mtls_conformance.errors import InputError
 from mtls_conformance.scenario.model import IstioResource, MeshConfig
+from mtls_conformance.scenario.traffic_policy import CHECKS as TRAFFIC_POLICY_CHECKS
 
 ErrorFactory = Callable[[str, str, str], InputError]
 
@@ -170,9 +171,9 @@ def _traffic_policy(err: ErrorFactory, field: str, tp: Any, top_level: bool) -> 
         raise err(field, "must be a mapping", "write 'trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}'")
     allowed = TRAFFIC_POLICY_KEYS if top_level else PORT_POLICY_KEYS
     _keys(err, field, tp, allowed, "DestinationRule traffic policies")
-    for key in ("connectionPool", "outlierDetection", "loadBalancer"):
-        if key in tp and tp[key] is not None and not isinstance(tp[key], Mapping):
-            raise err(f"{field}.{key}", "must be a mapping", "see the DestinationRule reference")
+    for key, check in TRAFFIC_POLICY_CHECKS.items():
+        if tp.get(key) is not None:
+            check(err, f"{field}.{key}", tp[key])
     lb = tp.get("loadBalancer") or {}
     if lb.get("simple") == "PASSTHROUGH":
         # PASSTHROUGH makes auto mTLS treat the Service like a headless one (push_context.go BestEffortInferServiceMTLSMode).
@@ -282,6 +283,9 @@ def _authz_entry(err: ErrorFactory, ef: str, entry: Any, *, inner: str, allowed:
             # AuthorizationPolicy reference: serviceAccounts cannot be combined with principals or namespaces.
             raise err(f"{ef}.{inner}.{accounts[0]}", f"cannot be combined with {identity[0]}", "use either serviceAccounts or principals/namespaces in one source")
         for v in (v for k in accounts for v in body[k]):
+            if "/" not in v:
+                raise err(f"{ef}.{inner}.{accounts[0]}", f"{v!r} (a service account without a namespace) is not modeled by the expectation engine",
+                          "write '<namespace>/<serviceaccount>', e.g. 'foo/curl'")
             if v.count("/") != 1 or not all(v.split("/")):
                 raise err(f"{ef}.{inner}.{accounts[0]}", f"{v!r} is not '<namespace>/<serviceaccount>'", "write e.g. 'serviceAccounts: [\"foo/curl\"]'")
     if not any(body.values()):
