@@ -467,3 +467,38 @@ def test_sampled_capture_is_paired_with_a_plaintext_clients_control(tmp_path: Pa
     assert started == [(server_pod.key, port), (server_pod.key, port)]
     control_script = session.kube.calls("exec")[-1][3][2]  # type: ignore[attr-defined]
     assert f"://{server_pod.ip}:{port}" in control_script  # the control dials the server pod directly, in plaintext
+
+
+def test_the_last_worker_to_close_undoes_what_another_worker_changed(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    """Under xdist the first worker installs Istio and the owner of a phase changes the mesh; the last one closes."""
+    runner = FakeRunner().on("/c/helm")
+    kube = FakeKube(ready_deployments={("istio-system", "istiod")})
+    first = make_session(tmp_path, phases[0], kube=kube, runner=runner)
+    assert first.installer is not None
+    first.installer.installed = ["istio-base", "istiod"]
+    with first.state.update() as state:  # what _ensure_istio records after installing
+        state.installed = ["istio-base", "istiod"]
+    first.install_plugin_ca({"ca-cert.pem": b"a", "ca-key.pem": b"b", "root-cert.pem": b"c", "cert-chain.pem": b"d"})
+    kube.configmaps[("istio-system", "istio")] = {"mesh": "rootNamespace: istio-system\n"}
+    kube.pods_by_ns["istio-system"] = [PodInfo("istiod-1", "istio-system", "10.0.9.1", "w", {"app": "istiod"}, ("discovery",), (), True)]
+    kube.istiod_mesh = {"enableAutoMtls": False}
+    off = next(p for p in build_plan("standard", resolve_version("1.30")).phases if not p.mesh.enable_auto_mtls)
+    kube.pods_by_ns.update(pods_for(off))
+    first.apply_phase(off)  # changes enableAutoMtls
+    last = make_session(tmp_path, phases[0], kube=kube, runner=runner)  # another worker: created nothing itself
+    assert last.installer is not None and last.installer.installed == []
+    last.close(failed=False)
+    assert kube.configmaps[("istio-system", "istio")]["mesh"] == "rootNamespace: istio-system\n"  # mesh restored
+    assert [c for c in kube.calls("restart")] == [("restart", "istio-system", "istiod")] * 2  # type: ignore[attr-defined]
+    assert [c[1:3] for c in runner.calls if c[1] == "uninstall"] == [("uninstall", "istiod"), ("uninstall", "istio-base")]
+    assert last.state.read() == type(last.state.read())()  # nothing left to undo
+
+
+def test_a_kind_cluster_created_by_another_worker_is_deleted_by_the_last(tmp_path: Path) -> None:
+    runner = FakeRunner().on("/k/kind", "delete")
+    kind = KindCluster(runner, "/k/kind", "mtls-conformance", tmp_path / "kc", progress=io.StringIO())
+    creator = make_session(tmp_path, kind=kind, created=True, runner=runner)
+    with creator.state.update() as state:  # what MeshSession.open records when kind.create() made the cluster
+        state.created_cluster = True
+    make_session(tmp_path, kind=kind, created=False, runner=runner).close(failed=False)
+    assert [c[1:3] for c in runner.calls] == [("delete", "cluster")]

@@ -149,8 +149,14 @@ class IstioInstaller:
         return poll_until(served, what=f"istiod to serve enableAutoMtls={enabled}", timeout_s=timeout_s,
                           interval_s=self.poll_interval_s, clock=self.clock)
 
-    def restore_mesh(self) -> None:
-        """Put back the mesh config we found (existing clusters must be left as they were)."""
-        if self._original_mesh is not None:
-            self.kube.patch_configmap(ISTIO_NAMESPACE, MESH_CONFIGMAP, {"mesh": self._original_mesh})
-            self._original_mesh = None
+    @property
+    def original_mesh(self) -> str | None:
+        """The `mesh` text found before this installer first changed it (None: unchanged)."""
+        return self._original_mesh
+
+    def restore_mesh(self, original: str | None = None) -> None:
+        """Put back the mesh config found before the run (``original`` when another process changed it)."""
+        text = original if original is not None else self._original_mesh
+        if text is not None:
+            self.kube.patch_configmap(ISTIO_NAMESPACE, MESH_CONFIGMAP, {"mesh": text})
+        self._original_mesh = None

@@ -42,6 +42,7 @@ from mtls_conformance.executor.istio import ISTIO_NAMESPACE, IstioInstaller, rel
 from mtls_conformance.executor.kind import KindCluster
 from mtls_conformance.executor.kube import RUN_LABEL, Kube, KubeClient, ObjectRef, PodInfo, envoy_admin
 from mtls_conformance.executor.process import CommandRunner, SubprocessRunner
+from mtls_conformance.executor.state import RunStateFile
 from mtls_conformance.executor.tools import Toolbox, docker_status
 from mtls_conformance.observe.curl import parse_probe_output, probe_script, probe_spec_from, resolve_pod_ips
 from mtls_conformance.observe.model import Evidence, Outcome, ProbeObservation
@@ -206,7 +207,8 @@ class MeshSession:
         self._dumps: dict[str, str] = {}  # pod key -> config dump read for evidence (converged config: once per phase)
         self._closed = False
         self._previous_handlers: dict[int, Any] = {}
-        self._plugin_ca = False  # a suite-made cacerts is installed: istiod must be restarted without it at the end
+        # What this run changed, shared with the run's other processes (xdist workers): the last one to close undoes it.
+        self.state = RunStateFile(Path(options.results_dir) / f".mesh-session-{options.run_id}.json")
 
     # --- opening ---------------------------------------------------------------------------------------------
     @classmethod
@@ -244,6 +246,9 @@ class MeshSession:
         session = cls(options, kube=kube, runner=runner, toolbox=toolbox, clock=clock, installer=installer, kind=kind,
                       created_cluster=created, istio_version=requested, kubernetes_version=kubernetes_version, stop=stop)
         session._register_signals()
+        if created:
+            with session.state.update() as state:
+                state.created_cluster = True
         try:
             session._ensure_istio(requested)
         except BaseException:
@@ -269,7 +274,11 @@ class MeshSession:
         self._load_into_kind(set(release_images(install_version)))
         self.installer.helm = str(self.toolbox.resolve("helm").path)
         values = Path(self.options.istio_values) if self.options.istio_values else None
-        self.installer.install(release, values, self.timing.install_timeout_s)
+        try:
+            self.installer.install(release, values, self.timing.install_timeout_s)
+        finally:
+            with self.state.update() as state:  # also what a failed install left behind
+                state.installed += [r for r in self.installer.installed if r not in state.installed]
         self.istio_version = parse_version(install_version)
 
     def _installed_istio_version(self) -> IstioVersion | None:
@@ -306,29 +315,37 @@ class MeshSession:
         self._previous_handlers.clear()
 
     def close(self, failed: bool) -> None:
-        """Clean up by run label unless a keep flag says otherwise. Idempotent."""
+        """Clean up by run label unless a keep flag says otherwise. Idempotent.
+
+        Undoes what any process of this run changed (see state.py), so under xdist the last worker to close cleans up.
+        """
         if self._closed:
             return
         self._closed = True
         try:
-            keep_all = failed and self.options.keep_on_failure
-            if keep_all:
+            if failed and self.options.keep_on_failure:
                 print(f"mtls-conformance: keeping run {self.run_id} for inspection (--keep-on-failure); remove it with "
                       f"`kubectl delete ns -l {RUN_LABEL}={self.run_id}`"
                       + (f" or `scripts/cluster-down --name {self.options.cluster_name}`" if self.kind else ""),
                       file=self.progress, flush=True)
                 return
-            if self.kind is not None and self.created_cluster and not self.options.keep_cluster:
-                self.kind.delete()  # takes everything with it
-                return
-            self.kube.delete_labeled(f"{RUN_LABEL}={self.run_id}", self.timing.cleanup_timeout_s)
-            if self._plugin_ca:
-                self._restart_istiod()  # the cacerts secret is gone: back to istiod's own CA
-                self._plugin_ca = False
-            if self.installer is not None:
-                self.installer.restore_mesh()
-                if not self.options.keep_cluster:
-                    self.installer.uninstall(self.timing.install_timeout_s)
+            with self.state.update() as state:
+                if self.kind is not None and (self.created_cluster or state.created_cluster) and not self.options.keep_cluster:
+                    self.kind.delete()  # takes everything with it
+                    state.created_cluster = state.plugin_ca = False
+                    state.installed, state.original_mesh = [], None
+                    return
+                self.kube.delete_labeled(f"{RUN_LABEL}={self.run_id}", self.timing.cleanup_timeout_s)
+                if state.plugin_ca:
+                    self._restart_istiod()  # the cacerts secret is gone: back to istiod's own CA
+                    state.plugin_ca = False
+                if self.installer is not None:
+                    self.installer.restore_mesh(state.original_mesh)
+                    state.original_mesh = None
+                    if not self.options.keep_cluster:
+                        self.installer.installed = [*state.installed, *(r for r in self.installer.installed if r not in state.installed)]
+                        self.installer.uninstall(self.timing.install_timeout_s)
+                        state.installed = []
         finally:
             self._restore_signals()
 
@@ -340,7 +357,12 @@ class MeshSession:
         self._load_into_kind(_images(objects))
         auto_s = 0.0
         if self.installer is not None:
-            auto_s = self.installer.set_auto_mtls(phase.mesh.enable_auto_mtls, self.timing.mesh_config_timeout_s)
+            try:
+                auto_s = self.installer.set_auto_mtls(phase.mesh.enable_auto_mtls, self.timing.mesh_config_timeout_s)
+            finally:
+                if self.installer.original_mesh is not None:
+                    with self.state.update() as state:
+                        state.original_mesh = state.original_mesh if state.original_mesh is not None else self.installer.original_mesh
         refs = self.kube.apply(objects)
         self._prune(refs)
         namespaces = sorted({r.namespace for r in refs if r.kind == "Deployment" and r.namespace})
@@ -562,7 +584,8 @@ class MeshSession:
                   "metadata": {"name": "cacerts", "namespace": ISTIO_NAMESPACE, "labels": {RUN_LABEL: self.run_id}},
                   "data": {name: base64.b64encode(data).decode() for name, data in sorted(files.items())}}
         self.kube.apply([secret])
-        self._plugin_ca = True
+        with self.state.update() as state:
+            state.plugin_ca = True
         self._restart_istiod()
 
     def _restart_istiod(self) -> None:
