@@ -303,7 +303,10 @@ class MeshSession:
         self.stop.set()  # every bounded wait ends at once
         print(f"mtls-conformance: interrupted ({signal.Signals(signum).name}); cleaning up run {self.run_id}",
               file=self.progress, flush=True)
-        self.close(failed=False)
+        try:
+            self.close(failed=False)
+        except Exception as exc:  # (another worker may have removed the cluster already; say so in one line)
+            print(f"mtls-conformance: cleanup after the interrupt was incomplete: {exc}", file=self.progress, flush=True)
         previous = self._previous_handlers.get(signum)
         if callable(previous):
             previous(signum, frame)
