@@ -114,10 +114,9 @@ def effective_mode(scenario: Scenario, workload: Workload, container_port: int) 
                 steps.append(Step.of(rid, f"{wl.ref} portLevelMtls[{container_port}] = {pm} on the container port"))
                 mode = pm
         else:
-            service_keys = [k for k in keyed if workload.service_port(k) is not None and workload.service_port(k) != workload.port_for_target(k)]
-            for k in service_keys:
-                sp = workload.service_port(k)
-                if sp is not None and sp.target_port == container_port:
+            # istio/istio#49098: a key equal to this port's Service port (not its container port) has no effect.
+            for sp in workload.ports:
+                if sp.target_port == container_port and sp.port != container_port and sp.port in keyed:
                     steps.append(Step.of("pa.port-level-target-port",
-                                         f"{wl.ref} keys portLevelMtls on {k}, the Service port; container port {container_port} is unaffected"))
+                                         f"{wl.ref} keys portLevelMtls on {sp.port}, the Service port; container port {container_port} is unaffected"))
     return Mode(mode), tuple(steps)

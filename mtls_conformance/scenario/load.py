@@ -344,7 +344,7 @@ def _probes(ctx: _Ctx, raw: Any, workloads: tuple[Workload, ...]) -> tuple[Probe
         target = by_key[ends[1]]
         addr_raw = item.get("address", "service")
         try:
-            address = Address(str(addr_raw))
+            address = Address(str(addr_raw).lower())
         except ValueError:
             raise ctx.err(f"{field}.address", f"{addr_raw!r} is not an address kind", "use 'service' (default) or 'pod'") from None
         if "port" not in item:
