@@ -37,6 +37,9 @@ class Timing:
     # curl --max-time of one probe: long enough for a TLS handshake through two sidecars, short enough that a blackholed
     # connection (curl 28) does not stall a phase.
     probe_timeout_s: float = 5.0
+    # How long a TCP probe reads the echo: curl's telnet mode only ends when the server closes, so this bounds every TCP
+    # probe; 2 s covers the handshake through two sidecars and the echo.
+    tcp_echo_wait_s: float = 2.0
     # Bounds one exec call into a pod (a batch of probes, a config dump, a log read).
     exec_timeout_s: float = 60.0
     # How many times an INCONCLUSIVE probe (exec transport error, empty output) is retried. Only these are retried, never a

@@ -49,13 +49,13 @@ def selector(workload: Workload) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((workload.labels or {"app": workload.name}).items()))
 
 
-def case_probe_scripts(scenario: Scenario, max_time_s: float) -> dict[str, str]:
+def case_probe_scripts(scenario: Scenario, max_time_s: float, tcp_max_time_s: float = 2.0) -> dict[str, str]:
     """One probe script per client of the case, holding only the case's probes (a phase batches many cases per client)."""
     by_client: dict[str, list[Any]] = {}
     tokens = {w.key: pod_ip_token(w) for w in scenario.workloads}
     for probe in scenario.probes:
         by_client.setdefault(probe.source, []).append(resolve_pod_ips(probe_spec_from(scenario, probe), tokens))
-    return {client: probe_script(specs, max_time_s=max_time_s) for client, specs in by_client.items()}
+    return {client: probe_script(specs, max_time_s=max_time_s, tcp_max_time_s=tcp_max_time_s) for client, specs in by_client.items()}
 
 
 def slug(text: str, limit: int = 120) -> str:

@@ -496,7 +496,7 @@ class MeshSession:
             specs = [resolve_pod_ips(probe_spec_from(scenario, p), pod_ips) for p in probes]
         except (HarnessError, KeyError, ValueError) as exc:
             return [ProbeObservation(i, Outcome.INCONCLUSIVE, raw=f"could not prepare the probe: {exc}") for i in ids]
-        script = probe_script(specs, max_time_s=self.timing.probe_timeout_s)
+        script = probe_script(specs, max_time_s=self.timing.probe_timeout_s, tcp_max_time_s=self.timing.tcp_echo_wait_s)
         container = "curl" if "curl" in client.containers else next((c for c in client.containers if c != "istio-proxy"), "")
         result = self.kube.exec(client, container, ["sh", "-c", script], self.timing.exec_timeout_s)
         if result.exit_code is None:
@@ -616,6 +616,6 @@ class MeshSession:
             logs[f"istiod/{pod.name}"] = self.kube.logs(pod, "discovery")
         inputs = BundleInputs(case=case, verdicts=tuple(verdicts), manifests=manifests, istio_version=str(self.istio_version),
                               kubernetes_version=self.kubernetes_version, run_id=self.run_id,
-                              probe_scripts=case_probe_scripts(case.scenario, self.timing.probe_timeout_s),
+                              probe_scripts=case_probe_scripts(case.scenario, self.timing.probe_timeout_s, self.timing.tcp_echo_wait_s),
                               config_dumps=dumps, logs=logs, istio_values=str(self.options.istio_values or ""))
         return write_case_bundle(inputs, Path(dest))
