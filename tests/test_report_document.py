@@ -80,9 +80,12 @@ def test_every_result_carries_expected_observed_evidence_and_reasoning(run: tupl
     for v in vs:
         r = by_key[(v.case_id, v.expected.probe.id)]
         e, o = v.expected, v.observed
-        assert {k: r["expected"][k] for k in e.as_dict()} == e.as_dict()  # the engine's JSON contract, unchanged
-        assert r["expected"]["rules"] == [rule.as_dict() for rule in e.rules]
-        assert r["explanation"] == [{"rule": s.rule.id, "detail": s.detail, "source": s.rule.source} for s in e.steps]
+        contract = e.as_dict()  # the engine's JSON contract, with rules by id
+        assert {k: r["expected"][k] for k in contract if k != "rules"} == {k: v for k, v in contract.items() if k != "rules"}
+        assert r["expected"]["rules"] == [rule.id for rule in e.rules]
+        assert all({**doc["rules"][rule.id], "id": rule.id} == {**rule.as_dict(), **({"contradiction": rule.contradiction} if rule.contradiction else {})}
+                   for rule in e.rules)
+        assert r["explanation"] == [{"rule": s.rule.id, "detail": s.detail} for s in e.steps]
         assert r["status"] == v.status.value and r["problems"] == list(v.problems)
         assert r["convergence_s"] == v.convergence_s
         assert r["observed"]["probe_outcome"] == o.outcome.value and r["observed"]["http_status"] == o.http_status
@@ -104,6 +107,13 @@ def test_deviations_show_as_observed(run: tuple[Path, list[Verdict], dict[str, A
     assert (lost["observed"]["category"], lost["status"]) == ("error", "error")
     tcp_mtls = [r for r in doc["results"] if r["probe"].endswith(":9000") and r["expected"]["outcome"] == "mtls" and r["status"] == "pass"]
     assert tcp_mtls and all(r["observed"]["outcome"] == "mtls" and r["observed"]["http_status"] is None for r in tcp_mtls)
+
+
+def test_rules_are_listed_once_with_their_sources(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
+    _, vs, doc = run
+    cited = {rule.id for v in vs for rule in v.expected.rules}
+    assert set(doc["rules"]) == cited
+    assert all(r["source"].startswith("https://") and r["says"] for r in doc["rules"].values())
 
 
 def test_dimensions_fall_back_to_the_case_id(tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ def test_clicking_a_failed_cell_shows_evidence_and_explanation(tmp_path: Path, r
     assert "why it failed" in detail and "X-Forwarded-Client-Cert header says plaintext" in detail
     assert "evidence" in detail and 'connection_security_policy="none"' in detail.replace("&quot;", '"')
     for step in failed["explanation"]:  # the engine's explanation, every step with its rule and source
-        assert step["rule"] in detail and f'href="{step["source"]}"' in detail.replace("&amp;", "&")
+        assert step["rule"] in detail and f'href="{doc["rules"][step["rule"]]["source"]}"' in detail.replace("&amp;", "&")
     assert 'class="cell c-plaintext v-fail selected"' in dom
 
 

@@ -14,15 +14,15 @@ from typing import Any
 import allure
 import yaml
 
-from mtls_conformance.report.document import explanation_doc, result_doc
+from mtls_conformance.report.document import result_doc
 from mtls_conformance.report.outcomes import describe_outcome, expected_outcome, observed_outcome
 from mtls_conformance.verdict import Verdict
 
 
 def explanation_text(verdict: Verdict) -> str:
-    steps = explanation_doc(verdict.expected)
-    lines = [f"expected: {describe_outcome(expected_outcome(verdict.expected))} for {verdict.expected.probe.id}"]
-    lines += [f"{i}. {s['detail']} [{s['rule']}: {s['source']}]" for i, s in enumerate(steps, 1)]
+    e = verdict.expected
+    lines = [f"expected: {describe_outcome(expected_outcome(e))} for {e.probe.id}"]
+    lines += [f"{i}. {s.detail} [{s.rule.id}: {s.rule.source}]" for i, s in enumerate(e.steps, 1)]
     return "\n".join(lines)
 
 

@@ -87,10 +87,11 @@ def _identity(doc: Mapping[str, Any]) -> dict[str, Any]:
             "data_plane_mode": doc["mesh"]["data_plane_mode"], "synthetic": doc["run"]["synthetic"]}
 
 
-def _rule_delta(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
-    old_ids = {r["id"] for r in old["expected"]["rules"]}
-    added = tuple(r for r in new["expected"]["rules"] if r["id"] not in old_ids)
-    return added or tuple(new["expected"]["rules"])
+def _rule_delta(old: Mapping[str, Any], new: Mapping[str, Any], table: Mapping[str, Mapping[str, str]]) -> tuple[dict[str, str], ...]:
+    """The rules behind the new expectation that the old one did not use (all of them if none is new), with text and source."""
+    old_ids = set(old["expected"]["rules"])
+    ids = [i for i in new["expected"]["rules"] if i not in old_ids] or list(new["expected"]["rules"])
+    return tuple({"id": i, "says": table.get(i, {}).get("says", ""), "source": table.get(i, {}).get("source", "")} for i in ids)
 
 
 def _classify(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str]:
@@ -130,7 +131,7 @@ def diff_reports(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any]) -> RunD
             case=key[0], probe=key[1], old_observed=o["observed"]["outcome"], new_observed=n["observed"]["outcome"],
             old_expected=o["expected"]["outcome"], new_expected=n["expected"]["outcome"], old_status=o["status"],
             new_status=n["status"], classification=cls, reason=reason,
-            rules=_rule_delta(o, n) if expected_changed or cls == "regression" else (),
+            rules=_rule_delta(o, n, new_doc["rules"]) if expected_changed or cls == "regression" else (),
         )
         (changes if observed_changed else missed).append(change)
     order = {c: i for i, c in enumerate(CLASSES)}

@@ -50,8 +50,10 @@ def _iso(t: datetime) -> str:
 
 
 def expectation_doc(e: Expectation) -> dict[str, Any]:
+    """The engine's Expectation JSON, with rules by id (their text is in the report's top-level ``rules`` table)."""
     doc = e.as_dict()
     doc.update(
+        rules=[r.id for r in e.rules],
         outcome=expected_outcome(e),
         category=expected_category(e),
         client_principal=e.client_principal,
@@ -63,7 +65,17 @@ def expectation_doc(e: Expectation) -> dict[str, Any]:
 
 
 def explanation_doc(e: Expectation) -> list[dict[str, str]]:
-    return [{"rule": s.rule.id, "detail": s.detail, "source": s.rule.source} for s in e.steps]
+    return [{"rule": s.rule.id, "detail": s.detail} for s in e.steps]
+
+
+def rules_table(expectations: Iterable[Expectation]) -> dict[str, dict[str, str]]:
+    """Every rule the expectations cite, once: id -> says, source (and the doc/code contradiction, if any)."""
+    table: dict[str, dict[str, str]] = {}
+    for e in expectations:
+        for r in e.rules:
+            if r.id not in table:
+                table[r.id] = {"says": r.says, "source": r.source, **({"contradiction": r.contradiction} if r.contradiction else {})}
+    return dict(sorted(table.items()))
 
 
 def result_doc(v: Verdict, case: Case | None) -> dict[str, Any]:
@@ -188,5 +200,6 @@ def build_report(meta: RunMeta, verdicts: Sequence[Verdict], skipped: Sequence[t
         "failed_cases": sorted({r["case"] for r in results if r["status"] in ("fail", "error")}),
         "skipped": skipped_doc,
         "version_facts": version_facts(meta.istio_version),
+        "rules": rules_table(v.expected for v in verdicts),
         "results": results,
     }

@@ -28,7 +28,8 @@
       if (k === "client" || k === "server") continue;
       parts.push(SHORT[k] + " " + r.dimensions[k]);
     }
-    if (keys.includes("client") && (VARYING.includes("client") || VARYING.includes("server"))) {
+    const hasEnds = "client" in r.dimensions || "server" in r.dimensions;
+    if (keys.includes("client") && hasEnds && (VARYING.includes("client") || VARYING.includes("server"))) {
       parts.push((r.dimensions.client || "?") + " → " + (r.dimensions.server || "?"));
     }
     return parts.length ? parts.join(" · ") : "(all)";
@@ -193,6 +194,9 @@
     const safe = /^https?:\/\//.test(href) ? href : "#";
     return el("a", { href: safe, target: "_blank", rel: "noopener noreferrer", text: text });
   }
+  function rule(id) {
+    return doc.rules[id] || { says: "", source: "" };
+  }
   function badge(status) {
     return el("span", { class: "badge c-" + (status === "error" ? "error" : status), text: status });
   }
@@ -239,10 +243,15 @@
     }
     box.append(el("h3", { text: "engine explanation" }));
     box.append(el("ol", { class: "steps" }, r.explanation.map((s) => el("li", {}, [
-      el("div", { text: s.detail }), el("div", { class: "rule" }, [link(s.rule, s.source)]),
+      el("div", { text: s.detail }), el("div", { class: "rule" }, [link(s.rule, rule(s.rule).source)]),
     ]))));
     box.append(el("h3", { text: "rules applied" }));
-    box.append(el("ul", {}, e.rules.map((ru) => el("li", { class: "rule" }, [link(ru.id, ru.source), ": " + ru.says]))));
+    box.append(el("ul", {}, e.rules.map((id) => {
+      const ru = rule(id);
+      const item = el("li", { class: "rule" }, [link(id, ru.source), ": " + ru.says]);
+      if (ru.contradiction) item.append(el("div", { class: "hint", text: "docs vs code: " + ru.contradiction }));
+      return item;
+    })));
     const dims = Object.entries(r.dimensions);
     if (dims.length || r.features.length) {
       box.append(el("h3", { text: "case" }), el("div", { class: "chips" },
