@@ -116,7 +116,8 @@ def _facts_html(facts: Sequence[FactChange]) -> str:
 def run_diff_html(d: RunDiff) -> str:
     stats = "".join(f'<div class="stat {"fail" if c == "regression" else ""}"><span class="n">{d.counts[c]}</span>'
                     f'<span class="l">{_e(c)}</span></div>' for c in CLASSES)
-    stats += f'<div class="stat"><span class="n">{d.compared}</span><span class="l">probes compared</span></div>'
+    stats += (f'<div class="stat"><span class="n">{len(d.missed)}</span><span class="l">predicted, not observed</span></div>'
+              f'<div class="stat"><span class="n">{d.compared}</span><span class="l">probes compared</span></div>')
     rows = []
     for c in (*d.changes, *d.missed):
         rules = "<br>".join(f"{_e(r['id'])}: {_e(r['says'])} {_link(r['source'])}" for r in c.rules)
