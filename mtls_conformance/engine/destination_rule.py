@@ -147,7 +147,7 @@ def _pick_for_client(group: list[_Consolidated], client: Workload) -> _Consolida
 
 def find_destination_rule(scenario: Scenario, client: Workload, server: Workload) -> DrChoice:
     root = scenario.mesh.root_namespace
-    indexes = _build_indexes(scenario.resources("DestinationRule"), root)
+    indexes = scenario.memo("destination-rule-indexes", lambda: _build_indexes(scenario.resources("DestinationRule"), root))
     stages: list[tuple[str, _Index | None, bool]] = []
     if client.namespace != root:
         stages.append(("the client's namespace", indexes.namespace_local.get(client.namespace), False))

@@ -31,6 +31,20 @@ class ScopedPolicies:
     steps: tuple[Step, ...]
 
 
+def _in_namespaces(scenario: Scenario, root: str, namespace: str) -> tuple[IstioResource, ...]:
+    """PeerAuthentications of the root namespace and one other, oldest first (indexed once per scenario)."""
+    by_ns = scenario.memo("peer-authentications-by-namespace", lambda: _group_by_namespace(scenario.resources("PeerAuthentication")))
+    wanted = {root, namespace}
+    return tuple(sorted((pa for ns in wanted for pa in by_ns.get(ns, ())), key=lambda pa: pa.created_rank))
+
+
+def _group_by_namespace(resources: tuple[IstioResource, ...]) -> dict[str, tuple[IstioResource, ...]]:
+    grouped: dict[str, list[IstioResource]] = {}
+    for r in resources:
+        grouped.setdefault(r.namespace, []).append(r)
+    return {ns: tuple(rs) for ns, rs in grouped.items()}
+
+
 def applicable_policies(scenario: Scenario, workload: Workload) -> ScopedPolicies:
     """The one policy per scope that istiod would use for this workload (oldest wins within a scope)."""
     root = scenario.mesh.root_namespace
@@ -38,7 +52,7 @@ def applicable_policies(scenario: Scenario, workload: Workload) -> ScopedPolicie
     mesh: list[IstioResource] = []
     namespace: list[IstioResource] = []
     workload_level: list[IstioResource] = []
-    for pa in scenario.resources("PeerAuthentication"):  # oldest first
+    for pa in _in_namespaces(scenario, root, workload.namespace):  # oldest first
         if pa.namespace == root:
             if pa.selector is None:
                 mesh.append(pa)

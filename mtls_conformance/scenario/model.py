@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
+
+_T = TypeVar("_T")
 
 
 class Protocol(enum.StrEnum):
@@ -120,11 +122,20 @@ class Scenario:
     probes: tuple[Probe, ...]
     path: str = "<memory>"
 
+    def memo(self, key: str, build: Callable[[], _T]) -> _T:
+        """Cache a value derived from this (immutable) scenario: phases hold thousands of resources and
+        the engine asks the same questions for every probe."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_memo", {})
+        if key not in cache:
+            cache[key] = build()
+        return cast(_T, cache[key])
+
     def workload(self, key: str) -> Workload:
-        for w in self.workloads:
-            if w.key == key:
-                return w
-        raise KeyError(key)
+        by_key = self.memo("workloads-by-key", lambda: {w.key: w for w in self.workloads})
+        return by_key[key]
 
     def resources(self, kind: str) -> tuple[IstioResource, ...]:
-        return tuple(sorted((r for r in self.config if r.kind == kind), key=lambda r: r.created_rank))
+        return self.memo(
+            f"resources:{kind}",
+            lambda: tuple(sorted((r for r in self.config if r.kind == kind), key=lambda r: r.created_rank)),
+        )
