@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 import yaml
+from paths import SHARED
 
 from mtls_conformance.scenario import Scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 SCENARIOS = TESTS / "scenarios"
-# Shared reference material lives beside the project (CI has it there too); never copied in.
-SHARED = ROOT.parent / "shared"
+
 
 
 def in_ci() -> bool:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
+from paths import SHARED
 
 from mtls_conformance.engine.model import ClientSends, Mode
 from mtls_conformance.observe.envoy_config import (
@@ -24,7 +24,7 @@ from mtls_conformance.observe.envoy_config import (
     version_info,
 )
 
-ARTEFACTS = Path(__file__).resolve().parents[2] / "shared" / "istio" / "proxy-artifacts" / "envoy-config_dump"
+ARTEFACTS = SHARED / "istio" / "proxy-artifacts" / "envoy-config_dump"
 PRODUCTPAGE = "outbound|9080|v1|productpage.default.svc.cluster.local"
 
 

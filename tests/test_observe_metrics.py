@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
+from paths import SHARED
 
 from mtls_conformance.observe.metrics import (
     MetricsSyntaxError,
@@ -17,7 +17,7 @@ from mtls_conformance.observe.metrics import (
     select,
 )
 
-ARTEFACTS = Path(__file__).resolve().parents[2] / "shared" / "istio" / "proxy-artifacts" / "prometheus"
+ARTEFACTS = SHARED / "istio" / "proxy-artifacts" / "prometheus"
 
 
 def _read(part: str) -> str:

@@ -8,13 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
+from paths import SHARED
 from support.pki_fixtures import envoy_certs_document
 
 from mtls_conformance.observe.envoy_certs import parse_certs, workload_certs
 from mtls_conformance.observe.pki import mint_ca, mint_workload
 from mtls_conformance.observe.secrets import parse_secrets, root_secrets, summary_table, workload_secret
 
-ARTEFACTS = Path(__file__).resolve().parents[2] / "shared" / "istio" / "proxy-artifacts" / "istioctl-secret"
+ARTEFACTS = SHARED / "istio" / "proxy-artifacts" / "istioctl-secret"
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 
 
