@@ -146,3 +146,5 @@ def test_every_probe_is_a_cell_and_hostile_text_stays_text(tmp_path: Path, repor
     assert len(re.findall(r'<button class="cell ', dom)) == len(doc["results"])
     assert f"showing {len(doc['results'])} of {len(doc['results'])} probes" in dom
     assert "Skipped cases (1)" in dom and SKIPPED[0][1] in dom
+    assert f"Version facts for Istio 1.30.4 ({len(doc['version_facts'])})" in dom
+    assert all(f"<td class=\"mono\">{f['id']}</td>" in dom for f in doc["version_facts"])

@@ -151,8 +151,9 @@
     const wrap = document.getElementById("matrix");
     wrap.textContent = "";
     if (!shown.length) { wrap.append(el("p", { class: "empty", text: "No probe matches the filters." })); return; }
-    const corner = el("th", { class: "corner" }, [el("div", { text: "rows: " + (LABELS[state.rows] || state.rows) }),
-      el("div", { text: "columns: " + (LABELS[state.cols] || state.cols) })]);
+    const brief = (k) => ({ policy: "server policy", path: "client path" })[k] || LABELS[k] || k;
+    const corner = el("th", { class: "corner" }, [el("div", { text: "rows: " + brief(state.rows) }),
+      el("div", { text: "columns: " + brief(state.cols) })]);
     const head = el("tr", {}, [corner]);
     for (const c of colVals) head.append(el("th", {}, stacked(c)));
     const body = el("tbody");
@@ -289,6 +290,18 @@
     }
   }
 
+  function buildFacts() {
+    const box = document.getElementById("facts");
+    box.append(el("h2", { text: "Version facts for Istio " + doc.mesh.istio_version + " (" + doc.version_facts.length + ")" }));
+    const t = el("table");
+    t.append(el("tr", {}, ["fact", "kind", "says", "source"].map((h) => el("th", { text: h }))));
+    for (const f of doc.version_facts) {
+      t.append(el("tr", {}, [el("td", { class: "mono", text: f.id }), el("td", { text: f.kind }), el("td", { text: f.says }),
+        el("td", {}, [link(f.source, f.source)])]));
+    }
+    box.append(t);
+  }
+
   function fromHash() {
     const params = new URLSearchParams(location.hash.slice(1));
     const c = params.get("case"), p = params.get("probe");
@@ -299,6 +312,7 @@
 
   buildControls();
   buildLists();
+  buildFacts();
   render();
   fromHash();
   window.addEventListener("hashchange", fromHash);
