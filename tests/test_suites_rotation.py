@@ -114,11 +114,11 @@ class FakeSession:
         return workload.key
 
 
-def _rotation(kube: FakeKube, session: FakeSession | None = None) -> tuple[Rotation, dict[str, object]]:
+def _rotation(kube: FakeKube, session: FakeSession | None = None, alone: bool = True) -> tuple[Rotation, dict[str, object]]:
     props: dict[str, object] = {}
     clock = kube.clock
     rotation = Rotation(session or FakeSession(kube), clock, lambda: EPOCH + dt.timedelta(seconds=clock.now()),
-                        props.__setitem__, poll_s=10.0)
+                        props.__setitem__, plugin_ca_alone=alone, poll_s=10.0)
     return rotation, props
 
 
@@ -190,6 +190,12 @@ def test_plugin_ca_variant_chains_to_the_suite_made_root() -> None:
 def test_plugin_ca_variant_skips_with_a_reason_when_the_session_cannot_install_it() -> None:
     with pytest.raises(pytest.skip.Exception, match="install_plugin_ca"):
         _rotation(_kube())[0].run(ROTATION, PLUGIN_RECORD)
+
+
+def test_plugin_ca_variant_runs_only_on_its_own() -> None:
+    """A new root of trust would break every other case still to run, so it skips unless selected alone."""
+    with pytest.raises(pytest.skip.Exception, match="-m plugin_ca"):
+        _rotation(_kube(), alone=False)[0].run(ROTATION, PLUGIN_RECORD)
 
 
 def test_small_pieces() -> None:
