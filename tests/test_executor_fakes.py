@@ -131,6 +131,10 @@ class FakeKube:
         for ref in refs:
             self.objects.pop(ref, None)
 
+    def list_labeled(self, label_selector: str) -> list[ObjectRef]:
+        key, _, value = label_selector.partition("=")
+        return [r for r, o in self.objects.items() if (o.get("metadata") or {}).get("labels", {}).get(key) == value]
+
     def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]:
         key, _, value = label_selector.partition("=")
         gone = [r for r, o in self.objects.items() if (o.get("metadata") or {}).get("labels", {}).get(key) == value]

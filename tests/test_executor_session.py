@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -153,6 +154,30 @@ def test_next_phase_prunes_what_the_previous_one_applied(tmp_path: Path, phases:
     assert set(deleted[1]) == set(first.objects) - set(second.objects) and deleted[1]
     mesh_policy = [r for r in second.objects if r.namespace == "istio-system"]
     assert mesh_policy, "the STRICT phase applies a root-namespace policy"
+
+
+def test_a_phase_prunes_what_another_worker_applied_before_it(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    """Under xdist the previous phase may come from another worker: pruning asks the cluster, not memory."""
+    kube = FakeKube()
+    first = make_session(tmp_path, phases[0], kube=kube).apply_phase(phases[0])
+    other_worker = make_session(tmp_path, phases[1], kube=kube)  # has applied nothing itself
+    second = other_worker.apply_phase(phases[1])
+    (deleted,) = kube.calls("delete")  # type: ignore[attr-defined]
+    assert set(deleted[1]) == set(first.objects) - set(second.objects) and deleted[1]
+    assert set(kube.objects) == set(second.objects)
+
+
+def test_a_worker_joining_a_phase_forgets_the_pods_of_the_last(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    session = make_session(tmp_path, phases[0])
+    client = next(w for w in phases[0].scenario.workloads if w.sidecar)
+    before = session.pod_of(client)
+    session.kube.pods_by_ns[client.namespace] = [  # type: ignore[attr-defined]
+        dataclasses.replace(p, name=p.name + "-new")
+        for p in session.kube.pods_by_ns[client.namespace]  # type: ignore[attr-defined]
+    ]
+    assert session.pod_of(client) == before  # cached within a phase
+    session.joined_phase(phases[1])
+    assert session.pod_of(client).name == before.name + "-new"
 
 
 def test_auto_mtls_phase_changes_mesh_config(tmp_path: Path) -> None:

@@ -86,6 +86,7 @@ class Kube(Protocol):
     def apply(self, objects: Sequence[Mapping[str, Any]]) -> list[ObjectRef]: ...
     def delete(self, refs: Sequence[ObjectRef]) -> None: ...
     def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]: ...
+    def list_labeled(self, label_selector: str) -> list[ObjectRef]: ...
     def wait_rollouts(self, namespaces: Sequence[str], label_selector: str, timeout_s: float) -> None: ...
     def pods(self, namespace: str, label_selector: str = "") -> list[PodInfo]: ...
     def exec(self, pod: PodInfo, container: str, command: Sequence[str], timeout_s: float) -> ExecResult: ...
@@ -203,6 +204,20 @@ class KubeClient:
                 self._resource(ref.api_version, ref.kind).delete(name=ref.name, namespace=ref.namespace)
             except NotFoundError:
                 continue
+
+    def list_labeled(self, label_selector: str) -> list[ObjectRef]:
+        """Every object of the kinds we create that carries the label (whichever process created it)."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        found: list[ObjectRef] = []
+        for api_version, kind in CLEANUP_KINDS:
+            try:
+                resource = self._resource(api_version, kind)
+            except ResourceNotFoundError:
+                continue
+            found += [ObjectRef(api_version, kind, i.metadata.name, i.metadata.namespace)
+                      for i in resource.get(label_selector=label_selector).items]
+        return found
 
     def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]:
         from kubernetes.client.exceptions import ApiException

@@ -394,12 +394,19 @@ class MeshSession:
                                "pass --allow-install to allow it, or run only phases without mesh-wide changes")
 
     def _prune(self, keep: Sequence[ObjectRef]) -> None:
-        """Delete what the previous phase applied and this one does not (its mesh policy above all)."""
-        if self.current is None:
-            return
-        stale = [r for r in self.current.objects if r not in set(keep)]
+        """Delete what earlier phases of this run applied and this one does not (their mesh policy above all).
+
+        Asks the cluster, not this process's memory: under xdist the previous phase may have been applied by another worker.
+        """
+        wanted = {(r.kind, r.namespace, r.name) for r in keep}
+        stale = [r for r in self.kube.list_labeled(f"{RUN_LABEL}={self.run_id}") if (r.kind, r.namespace, r.name) not in wanted]
         if stale:
             self.kube.delete(stale)
+
+    def joined_phase(self, phase: Phase) -> None:
+        """This process starts probing a phase another process applied: forget pods and dumps of the last one."""
+        self._pods.clear()
+        self._dumps.clear()
 
     # --- pods ---------------------------------------------------------------------------------------------------
     def pod_of(self, workload: Workload) -> PodInfo:
