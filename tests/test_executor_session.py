@@ -192,10 +192,15 @@ def test_auto_mtls_phase_changes_mesh_config(tmp_path: Path) -> None:
 
 def test_existing_cluster_refuses_mesh_wide_changes_without_allow_install(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
     session = make_session(tmp_path, phases[1], external=True)
+    assert "mesh-wide config in 'istio-system'" in (session.mesh_wide_change(phases[1]) or "")
+    plain = [c for c in phases[0].cases if session.mesh_wide_change(phases[0], c) is None]
+    assert plain and len(plain) < len(phases[0].cases)  # the root-namespace selector case is held back
+    assert make_session(tmp_path, phases[1], external=True, allow_install=True).mesh_wide_change(phases[1]) is None
     with pytest.raises(HarnessError, match="--allow-install"):
         session.apply_phase(phases[1])
     assert session.kube.calls("apply") == []  # type: ignore[attr-defined]
-    make_session(tmp_path, phases[0], external=True).apply_phase(phases[0])  # no mesh-wide change: allowed
+    applied = make_session(tmp_path, phases[0], external=True).apply_phase(phases[0])  # only its cases without mesh-wide config
+    assert applied.objects and all(r.namespace != "istio-system" for r in applied.objects)
 
 
 def test_kind_images_are_loaded_once(tmp_path: Path, phases: tuple[Phase, ...]) -> None:

@@ -199,6 +199,36 @@ def test_a_session_that_cannot_open_fails_every_test_with_the_fix(project: pytes
     result.stdout.fnmatch_lines(["*cannot open the mesh session: docker: the Docker daemon is unreachable; fix: start Docker*"])
 
 
+GUARDED = """\
+from fixtures.testing import FakeMesh
+
+pytest_plugins = ["fixtures.plugin"]
+
+
+class ExistingCluster(FakeMesh):
+    def mesh_wide_change(self, phase, case=None):
+        return f"phase {phase.name} applies mesh-wide config in 'istio-system' on an existing cluster"
+
+    def apply_phase(self, phase):
+        raise AssertionError("a guarded phase must not be applied")
+
+
+def pytest_mtls_cluster_available(config, options):
+    return True, "fake"
+
+
+def pytest_mtls_open_session(config, options):
+    return ExistingCluster(options, "main")
+"""
+
+
+def test_mesh_wide_phases_on_an_existing_cluster_skip_with_the_way_to_include_them(project: pytest.Pytester, tmp_path: Path) -> None:
+    project.makeconftest(GUARDED)
+    result = project.runpytest_subprocess(f"--results-dir={tmp_path}", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*applies mesh-wide config in 'istio-system' on an existing cluster; pass --allow-install to include it*"])
+
+
 def test_allure_gets_the_applied_yaml_probe_output_and_explanation(project: pytest.Pytester, tmp_path: Path) -> None:
     alluredir = tmp_path / "allure"
     project.runpytest_subprocess(f"--results-dir={tmp_path / 'r'}", f"--alluredir={alluredir}").assert_outcomes(passed=2)

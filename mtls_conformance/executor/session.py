@@ -47,6 +47,7 @@ from mtls_conformance.executor.tools import Toolbox, docker_status
 from mtls_conformance.observe.curl import parse_probe_output, probe_script, probe_spec_from, resolve_pod_ips
 from mtls_conformance.observe.model import Evidence, Outcome, ProbeObservation
 from mtls_conformance.plan.model import Case, Phase
+from mtls_conformance.plan.phases import restrict
 from mtls_conformance.plan.render import render_phase, render_scenario
 from mtls_conformance.scenario.model import Address, Probe, Scenario, Workload
 from mtls_conformance.timing import Timing, load_timing
@@ -355,6 +356,7 @@ class MeshSession:
     # --- phases ------------------------------------------------------------------------------------------------
     def apply_phase(self, phase: Phase) -> AppliedPhase:
         start = self.clock.now()
+        phase = self._allowed_part(phase)
         objects = render_phase(phase, self.run_id)
         self._guard_mesh_wide(phase)
         self._load_into_kind(_images(objects))
@@ -384,13 +386,38 @@ class MeshSession:
             self.kind.load_images(missing)
             self.loaded_images |= missing
 
+    def mesh_wide_change(self, phase: Phase, case: Case | None = None) -> str | None:
+        """Why running this phase (or this case of it) would change mesh-wide state on someone else's cluster.
+
+        None when it would not, or when we may (our own kind cluster, or --allow-install).
+        """
+        if not self.options.external or self.options.allow_install or self.installer is None:
+            return None
+        if self.installer.mesh_config().get("enableAutoMtls", True) is not phase.mesh.enable_auto_mtls:
+            return f"phase {phase.name} changes meshConfig.enableAutoMtls on an existing cluster"
+        scenario = case.scenario if case is not None else phase.scenario
+        root = scenario.mesh.root_namespace
+        in_root = sorted(r.ref for r in scenario.config if r.namespace == root)
+        if in_root:
+            what = f"case {case.id}" if case is not None else f"phase {phase.name}"
+            return f"{what} applies mesh-wide config in '{root}' ({', '.join(in_root[:3])}) on an existing cluster"
+        return None
+
+    def _allowed_part(self, phase: Phase) -> Phase:
+        """On someone else's cluster without --allow-install, only the cases that change nothing mesh-wide."""
+        reason = self.mesh_wide_change(phase)
+        if reason is None:
+            return phase
+        if all(self.mesh_wide_change(phase, case) for case in phase.cases):
+            raise HarnessError(f"phase {phase.name}", reason.removeprefix(f"phase {phase.name} "),
+                               "pass --allow-install to allow it, or run only phases without mesh-wide changes")
+        return restrict(phase, lambda case: self.mesh_wide_change(phase, case) is None)
+
     def _guard_mesh_wide(self, phase: Phase) -> None:
         """On someone else's cluster, mesh-wide state changes only with --allow-install."""
-        if not self.options.external or self.options.allow_install or self.installer is None:
-            return
-        auto_now = self.installer.mesh_config().get("enableAutoMtls", True)
-        if phase.mesh_policy is not None or auto_now is not phase.mesh.enable_auto_mtls:
-            raise HarnessError(f"phase {phase.name}", "changes mesh-wide state (root-namespace policy or enableAutoMtls) on an existing cluster",
+        reason = self.mesh_wide_change(phase)
+        if reason:
+            raise HarnessError(f"phase {phase.name}", reason.removeprefix(f"phase {phase.name} "),
                                "pass --allow-install to allow it, or run only phases without mesh-wide changes")
 
     def _prune(self, keep: Sequence[ObjectRef]) -> None:

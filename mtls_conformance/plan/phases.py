@@ -7,8 +7,9 @@ Everything else coexists through per-case namespaces, workloads and Services.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -82,6 +83,19 @@ def _merge(name: str, cases: Sequence[Case]) -> IndexedScenario:
     first = cases[0].scenario
     return IndexedScenario(name=name, mesh=first.mesh, workloads=tuple(workloads.values()), config=config,
                            probes=tuple(probes), path=f"<plan:{name}>")
+
+
+def restrict(phase: Phase, keep: Callable[[Case], bool]) -> Phase:
+    """The same phase with only the cases ``keep`` accepts (e.g. those allowed on someone else's cluster).
+
+    Independence was proven for the whole phase, so every kept case expects the same outcome in the smaller one.
+    """
+    cases = tuple(c for c in phase.cases if keep(c))
+    if len(cases) == len(phase.cases):
+        return phase
+    if not cases:
+        raise PlanError(f"phase {phase.name}: no case is left to apply")
+    return dataclasses.replace(phase, cases=cases, scenario=_merge(phase.name, cases))
 
 
 def _outcome(e: Expectation) -> tuple[Any, ...]:
