@@ -136,7 +136,7 @@ def test_plan_only_prints_the_phases_and_skips(project: pytest.Pytester, tmp_pat
     result = project.runpytest_subprocess("--plan-only", "-rs", "--results-dir", str(tmp_path / "results"))
     assert result.ret == 0
     result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*mtls-conformance plan*", "*1 phases, 1 cases*", "  phase 1 suites/mesh-none/auto-on: 1 case, 2 probes (demo)"])
+    result.stdout.fnmatch_lines(["*mtls-conformance plan*", "*1 phase, 1 case*", "  phase 1 suites/mesh-none/auto-on: 1 case, 2 probes (demo)"])
 
 
 def test_user_scenario_file_runs_alone(project: pytest.Pytester, tmp_path: Path) -> None:
