@@ -4,6 +4,12 @@
 
 mtlsc_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# mapfile and empty arrays under `set -u` need bash 4.4 or later (macOS ships 3.2 as /bin/bash).
+if [ "${BASH_VERSINFO[0]}" -lt 4 ] || { [ "${BASH_VERSINFO[0]}" -eq 4 ] && [ "${BASH_VERSINFO[1]}" -lt 4 ]; }; then
+  printf 'mtls-conformance: error: these scripts need bash 4.4 or later (this is %s); on macOS: brew install bash\n' "$BASH_VERSION" >&2
+  exit 2
+fi
+
 # The project folder (kind-config.yaml, .venv).
 project_dir() { printf '%s\n' "$mtlsc_root"; }
 
@@ -57,10 +63,19 @@ require_docker() {
     || die "the Docker daemon is unreachable${DOCKER_HOST:+ at $DOCKER_HOST}; start Docker"
 }
 
-# kube_args NAME KUBECONFIG CONTEXT: the --kubeconfig/--context flags for a kind cluster name or an existing cluster.
+# kind_has_cluster KIND NAME: does kind list a cluster of that name? (The list is read whole first: `kind get clusters |
+# grep -q` under pipefail can fail when grep exits early and kind gets SIGPIPE.)
+kind_has_cluster() {
+  local clusters
+  clusters=$("$1" get clusters 2>/dev/null) || return 1
+  grep -qx -- "$2" <<<"$clusters"
+}
+
+# kube_args NAME KUBECONFIG CONTEXT: the --kubeconfig/--context flags for an existing cluster (either or both given;
+# a context alone means the default kubeconfig), else for the kind cluster NAME.
 kube_args() {
-  if [ -n "$2" ]; then
-    printf -- '--kubeconfig\n%s\n' "$2"
+  if [ -n "$2" ] || [ -n "$3" ]; then
+    [ -z "$2" ] || printf -- '--kubeconfig\n%s\n' "$2"
     [ -z "$3" ] || printf -- '--context\n%s\n' "$3"
   else
     local file

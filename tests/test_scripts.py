@@ -179,3 +179,19 @@ def test_tools_command_line_resolves_versions_and_reports_bad_input() -> None:
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Istio 9.9 is not supported" in bad.stderr
     usage = subprocess.run([sys.executable, "-m", "mtls_conformance.executor.tools"], capture_output=True, text=True, check=False, timeout=60)
     assert usage.returncode == 2 and usage.stderr.startswith("usage:")
+
+
+def test_a_context_alone_means_the_default_kubeconfig_and_helm_gets_kube_context(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, tmp = stub_tools
+    result = run("install-istio", env, "--context", "staging", "1.30.4")
+    assert result.returncode == 0, result.stderr
+    assert [c.split(" --wait", 1)[1] for c in calls(tmp)] == [" --timeout 300s --kube-context staging"] * 2
+    assert not [c for c in calls(tmp) if "--kubeconfig" in c]
+
+
+def test_cluster_checks_read_the_kind_list_whole(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, tmp = stub_tools
+    # A long cluster list: with `kind get clusters | grep -q` under pipefail, kind could die of SIGPIPE after grep's match.
+    (tmp / "clusters").write_text("demo\n" + "".join(f"other-{i}\n" for i in range(20000)))
+    assert run("cluster-down", env, "--name", "demo").returncode == 0
+    assert any(c.startswith("kind delete cluster --name demo") for c in calls(tmp))
