@@ -386,6 +386,29 @@ def test_interrupt_cleans_up_and_propagates(tmp_path: Path, phases: tuple[Phase,
     assert session.stop.is_set() and len(session.kube.calls("delete_labeled")) == 1  # type: ignore[attr-defined]
 
 
+def test_an_interrupt_during_a_state_update_cleans_up_without_waiting_for_itself(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    import threading
+
+    session = make_session(tmp_path, phases[0], keep_cluster=True)
+    session.apply_phase(phases[0])
+    outcome: list[str] = []
+
+    def interrupted_mid_update() -> None:
+        try:
+            with session.state.update() as state:  # e.g. apply_phase recording the original mesh config
+                state.plugin_ca = True
+                session._on_signal(signal.SIGINT, None)  # the handler runs close() on this same thread
+        except KeyboardInterrupt:
+            outcome.append("interrupted")
+
+    worker = threading.Thread(target=interrupted_mid_update, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert outcome == ["interrupted"], "the signal handler deadlocked on the run-state file lock"
+    assert len(session.kube.calls("delete_labeled")) == 1  # type: ignore[attr-defined]
+    assert session.state.read().plugin_ca is False  # close() undid the plug-in CA and saved that
+
+
 def test_installing_on_kind_preloads_istio_images_then_helm_installs_the_release(tmp_path: Path) -> None:
     version = "1.30.4"
     buf = io.BytesIO()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -27,19 +28,32 @@ class RunState:
 class RunStateFile:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Re-entrant within a thread: the SIGINT handler runs close() on the main thread, possibly in the middle of an
+        # update. A second flock on a new descriptor of the same file would wait for ourselves forever.
+        self._local = threading.RLock()
+        self._held: RunState | None = None
 
     @contextmanager
     def update(self) -> Iterator[RunState]:
-        """The current state, saved when the block ends; other processes wait meanwhile."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.with_name(self.path.name + ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                state = self._read()
-                yield state
-                self.path.write_text(json.dumps(asdict(state), indent=1))
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        """The current state, saved when the block ends; other processes (and threads) wait meanwhile."""
+        with self._local:
+            if self._held is not None:  # re-entered on this thread: the file lock is ours already
+                yield self._held
+                self._write(self._held)
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.with_name(self.path.name + ".lock").open("a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    state = self._held = self._read()
+                    yield state
+                    self._write(state)
+                finally:
+                    self._held = None
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write(self, state: RunState) -> None:
+        self.path.write_text(json.dumps(asdict(state), indent=1))
 
     def read(self) -> RunState:
         with self.update() as state:
