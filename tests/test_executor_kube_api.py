@@ -38,6 +38,8 @@ class FakeApi:
         self.store: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, namespace, name) -> object
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content-type)
         self.patch_queries: list[dict[str, list[str]]] = []
+        self.get_queries: list[tuple[str, dict[str, list[str]]]] = []  # (path, query) of every GET
+        self.patch_bodies: list[tuple[str, Any]] = []  # (path, body) of every PATCH
         self.lock = threading.Lock()
         self.rollout_done_on_watch = True
         self.version = 1
@@ -71,6 +73,8 @@ def parse_path(path: str) -> tuple[str, str, str] | None:
     """(plural, namespace, name) of a resource path; namespace/name may be empty."""
     parts = [p for p in path.split("/") if p]
     parts = parts[2:] if parts[:1] == ["api"] else parts[3:]  # drop api/v1 or apis/group/version
+    if len(parts) == 5 and parts[2] == "pods":  # a pod's subresource
+        return parts[4], parts[1], parts[3]
     if parts[:1] == ["namespaces"] and len(parts) >= 3:
         return parts[2], parts[1], parts[3] if len(parts) > 3 else ""
     if parts[:1] == ["namespaces"]:
@@ -101,6 +105,7 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             path, query = self.record()
+            api.get_queries.append((path, query))
             found = discovery(path)
             if found is not None:
                 return self.send_json(200, found)
@@ -129,6 +134,8 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                 elif plural == "deployments" and api.rollout_done_on_watch:
                     obj["status"] = done_status(obj)
                     event = {"type": "MODIFIED", "object": obj}
+                elif plural == "pods":
+                    event = {"type": "ADDED", "object": obj}
                 else:
                     continue
                 self.wfile.write(json.dumps(event).encode() + b"\n")
@@ -140,10 +147,11 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             where = parse_path(path)
             assert where is not None
             plural, ns, name = where
-            if name and plural == "pods" and path.endswith("/ephemeralcontainers"):
-                return self.send_json(404, {})
             body = yaml.safe_load(self.rfile.read(int(self.headers["Content-Length"])))
             content_type = self.headers.get("Content-Type", "")
+            api.patch_bodies.append((path, body))
+            if plural == "ephemeralcontainers":
+                return self.ephemeral(ns, name, body, content_type)
             if content_type == "application/json-patch+json" and not isinstance(body, list):
                 # what a real API server answers when a partial object is sent as JSON Patch
                 return self.send_json(400, {"kind": "Status", "apiVersion": "v1", "code": 400, "status": "Failure",
@@ -160,6 +168,21 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                 body = merged(previous, body)
             api.store[(plural, ns, name)] = body
             self.send_json(200, body)
+
+        def ephemeral(self, ns: str, name: str, body: dict[str, Any], content_type: str) -> None:
+            """The pods/ephemeralcontainers subresource: a strategic merge patch adds containers by name; the kubelet
+            (here: at once) starts them."""
+            pod = api.store.get(("pods", ns, name))
+            if pod is None or content_type != "application/strategic-merge-patch+json":
+                return self.send_json(404 if pod is None else 415, {"kind": "Status", "code": 404 if pod is None else 415})
+            have = {c["name"]: c for c in pod["spec"].get("ephemeralContainers", [])}
+            for c in body["spec"]["ephemeralContainers"]:
+                have.setdefault(c["name"], c)
+            pod["spec"]["ephemeralContainers"] = list(have.values())
+            pod["status"]["ephemeralContainerStatuses"] = [
+                {"name": n, "image": c["image"], "imageID": "", "ready": False, "restartCount": 0,
+                 "state": {"running": {"startedAt": "2026-11-26T00:00:00Z"}}} for n, c in have.items()]
+            self.send_json(200, pod)
 
         def do_DELETE(self) -> None:
             path, _ = self.record()
@@ -317,3 +340,73 @@ def test_restart_deployment_patches_the_pod_template(api: tuple[FakeApi, KubeCli
                                             "application/strategic-merge-patch+json")
     annotations = fake.store[("deployments", "istio-system", "istiod")]["spec"]["template"]["metadata"]["annotations"]
     assert "kubectl.kubernetes.io/restartedAt" in annotations
+
+
+def test_an_existing_object_without_our_label_is_never_taken_over(api: tuple[FakeApi, KubeClient]) -> None:
+    from mtls_conformance.executor.errors import HarnessError
+
+    fake, kube = api
+    theirs = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments", "labels": {"team": "pay"}}}
+    fake.store[("namespaces", "", "payments")] = theirs
+    with pytest.raises(HarnessError, match="Namespace payments: exists and was not created by mtls-conformance"):
+        kube.apply([labeled("Namespace", "v1", "payments", None, "r1")])
+    assert fake.store[("namespaces", "", "payments")]["metadata"]["labels"] == {"team": "pay"}
+    assert not [r for r in fake.requests if r[0] == "PATCH"]
+    # a leftover of an earlier run of the suite (another run id) is ours to reuse
+    fake.store[("namespaces", "", "stale")] = labeled("Namespace", "v1", "stale", None, "r0")
+    assert kube.apply([labeled("Namespace", "v1", "stale", None, "r1")]) == [ObjectRef("v1", "Namespace", "stale", None)]
+    # every namespace's `default` ServiceAccount (a scenario may name it) is Kubernetes' own and harmless to label
+    fake.store[("serviceaccounts", "stale", "default")] = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+    assert kube.apply([labeled("ServiceAccount", "v1", "default", "stale", "r1")])
+
+
+def test_debug_container_is_added_by_strategic_merge_and_awaited_running(api: tuple[FakeApi, KubeClient]) -> None:
+    from mtls_conformance.executor.capture import CAPTURE_IMAGE, DEBUG_CONTAINER
+    from mtls_conformance.executor.kube import PodInfo
+
+    fake, kube = api
+    fake.store[("pods", "foo", "web-1")] = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "foo", "resourceVersion": "1"},
+        "spec": {"containers": [{"name": "web", "image": "x"}]}, "status": {"phase": "Running"}}
+    pod = PodInfo("web-1", "foo", "10.0.0.1", "worker", {}, ("web",))
+    kube.ensure_debug_container(pod, DEBUG_CONTAINER, CAPTURE_IMAGE, timeout_s=5)
+    (path, body), = fake.patch_bodies
+    assert path == "/api/v1/namespaces/foo/pods/web-1/ephemeralcontainers"
+    (container,) = body["spec"]["ephemeralContainers"]
+    assert container["name"] == DEBUG_CONTAINER and container["image"] == CAPTURE_IMAGE
+    assert container["securityContext"] == {"capabilities": {"add": ["NET_RAW", "NET_ADMIN"]}}
+    watch = [q for p, q in fake.get_queries if p == "/api/v1/namespaces/foo/pods" and q.get("watch")]
+    assert watch and watch[0]["fieldSelector"] == ["metadata.name=web-1"] and watch[0]["timeoutSeconds"] == ["5"]
+
+
+def test_namespace_watch_starts_where_the_list_ended_and_is_bounded(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    kube.apply([labeled("Namespace", "v1", "foo", None, "r1")])
+    kube.delete_labeled("mtls-conformance/run=r1", timeout_s=0.2)
+    (watch,) = [q for p, q in fake.get_queries if p == "/api/v1/namespaces" and q.get("watch")]
+    assert watch["resourceVersion"] == [str(fake.version)]
+    assert watch["timeoutSeconds"] == ["1"]  # never 0: that would mean the server's default (up to an hour)
+
+
+def test_an_api_server_that_never_answers_is_a_bounded_error(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from urllib3.exceptions import HTTPError
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{silent.getsockname()[1]}"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}], "users": [{"name": "u", "user": {"token": "t"}}]}))
+    try:
+        kube = KubeClient.connect(str(kubeconfig), "fake", request_timeout_s=1)
+        start = time.monotonic()
+        with pytest.raises(HTTPError):
+            kube.get_configmap("istio-system", "istio")
+        assert time.monotonic() - start < 5
+    finally:
+        silent.close()

@@ -65,6 +65,13 @@ class ExecEndpoint(socketserver.BaseRequestHandler):
             self.request.sendall(frame(b"\x01" + b"MTLSPROBE1 partial\n") + frame(b"\x02" + b"curl: (56) Recv failure\n"))
             status = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
                       "details": {"causes": [{"reason": "ExitCode", "message": "56"}]}}
+        elif command[-1:] == ["utf8"]:
+            text = "caf\u00e9 \u2713\n".encode()  # two- and three-byte characters, each split across two frames
+            for i in (4, 7):
+                self.request.sendall(frame(b"\x01" + text[:i]))
+                text = text[i:]
+            self.request.sendall(frame(b"\x01" + text))
+            status = {"metadata": {}, "status": "Success"}
         elif command[-1:] == ["hang"]:
             self.request.sendall(frame(b"\x01" + b"started\n"))
             self.request.recv(4096)  # until the client gives up and closes
@@ -114,3 +121,8 @@ def test_a_command_that_never_ends_is_inconclusive_after_the_timeout(kube: KubeC
 def test_a_failure_without_an_exit_code_is_a_transport_problem(kube: KubeClient) -> None:
     result = kube.exec(POD, "nope", ["whatever"], timeout_s=5)
     assert result.exit_code is None and result.transport_error
+
+
+def test_a_character_split_across_frames_is_decoded_whole(kube: KubeClient) -> None:
+    result = kube.exec(POD, "istio-proxy", ["pilot-agent", "request", "GET", "utf8"], timeout_s=10)
+    assert (result.exit_code, result.stdout) == (0, "caf\u00e9 \u2713\n")

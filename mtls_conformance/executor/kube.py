@@ -8,6 +8,7 @@ Every wait is bounded. The session talks to this through the ``Kube`` protocol s
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -180,20 +181,49 @@ class KubeClient:
         info = client.VersionApi(self.api_client).get_code(_request_timeout=self.request_timeout_s)
         return str(info.git_version)
 
+    def _watch_bounds(self, timeout_s: float) -> dict[str, Any]:
+        """A watch ends server-side after timeout_s (at least 1 s: 0 would mean the server's default, up to an hour), and
+        client-side when a read waits longer than that plus a margin (a dead connection would otherwise block forever)."""
+        seconds = max(1, math.ceil(timeout_s))
+        return {"timeout_seconds": seconds, "_request_timeout": (self.request_timeout_s, seconds + self.request_timeout_s)}
+
     # --- apply and delete ----------------------------------------------------------------------------------------
     def _resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
     def apply(self, objects: Sequence[Mapping[str, Any]]) -> list[ObjectRef]:
-        """Server-side apply in the given order (namespaces first). Conflicts are forced: this run owns these fields."""
+        """Server-side apply in the given order (namespaces first). Conflicts are forced: this run owns these fields.
+
+        An object that already exists without a run label of this suite is refused: applying would put our label on it,
+        and cleanup by label would then delete it (someone's namespace with all its workloads, their `cacerts`, their
+        mesh-wide PeerAuthentication).
+        """
         applied: list[ObjectRef] = []
         for obj in objects:
             ref = ObjectRef.of(obj)
             resource = self._resource(ref.api_version, ref.kind)
-            resource.server_side_apply(body=dict(obj), name=ref.name, namespace=ref.namespace,
-                                       field_manager=FIELD_MANAGER, force_conflicts=True)
+            self._refuse_foreign(resource, ref)
+            resource.server_side_apply(body=dict(obj), name=ref.name, namespace=ref.namespace, field_manager=FIELD_MANAGER,
+                                       force_conflicts=True, _request_timeout=self.request_timeout_s)
             applied.append(ref)
         return applied
+
+    def _refuse_foreign(self, resource: Any, ref: ObjectRef) -> None:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        from mtls_conformance.executor.errors import HarnessError
+
+        if (ref.kind, ref.name) == ("ServiceAccount", "default"):
+            return  # made by Kubernetes in every namespace, and remade at once if cleanup deletes it
+        try:
+            existing = resource.get(name=ref.name, namespace=ref.namespace, _request_timeout=self.request_timeout_s)
+        except NotFoundError:
+            return
+        labels = (existing.to_dict().get("metadata") or {}).get("labels") or {}
+        if RUN_LABEL not in labels:
+            raise HarnessError(str(ref), f"exists and was not created by mtls-conformance (no {RUN_LABEL} label); applying "
+                               "would label it and cleanup would delete it",
+                               "rename it in the scenario, or remove the existing object yourself if it is disposable")
 
     def delete(self, refs: Sequence[ObjectRef]) -> None:
         """Delete these objects (not found is fine), without waiting for namespaces to finalize."""
@@ -201,7 +231,8 @@ class KubeClient:
 
         for ref in refs:
             try:
-                self._resource(ref.api_version, ref.kind).delete(name=ref.name, namespace=ref.namespace)
+                self._resource(ref.api_version, ref.kind).delete(name=ref.name, namespace=ref.namespace,
+                                                                 _request_timeout=self.request_timeout_s)
             except NotFoundError:
                 continue
 
@@ -216,7 +247,7 @@ class KubeClient:
             except ResourceNotFoundError:
                 continue
             found += [ObjectRef(api_version, kind, i.metadata.name, i.metadata.namespace)
-                      for i in resource.get(label_selector=label_selector).items]
+                      for i in resource.get(label_selector=label_selector, _request_timeout=self.request_timeout_s).items]
         return found
 
     def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]:
@@ -229,19 +260,23 @@ class KubeClient:
                 resource = self._resource(api_version, kind)
             except ResourceNotFoundError:
                 continue  # e.g. Istio CRDs already gone
-            for item in resource.get(label_selector=label_selector).items:
+            for item in resource.get(label_selector=label_selector, _request_timeout=self.request_timeout_s).items:
                 ref = ObjectRef(api_version, kind, item.metadata.name, item.metadata.namespace)
                 try:
-                    resource.delete(name=ref.name, namespace=ref.namespace, propagation_policy="Foreground")
+                    resource.delete(name=ref.name, namespace=ref.namespace, propagation_policy="Foreground",
+                                    _request_timeout=self.request_timeout_s)
                 except (NotFoundError, ApiException) as exc:
                     if getattr(exc, "status", None) != 404:
                         raise
                 deleted.append(ref)
-        # Namespaces finalize asynchronously; watch until ours are gone so the next run starts clean.
-        remaining = {i.metadata.name for i in self.core.list_namespace(label_selector=label_selector).items}
+        # Namespaces finalize asynchronously; watch until ours are gone so the next run starts clean. The watch starts at
+        # the list's resourceVersion, so a namespace that finishes in between is not waited for until the timeout.
+        listed = self.core.list_namespace(label_selector=label_selector, _request_timeout=self.request_timeout_s)
+        remaining = {i.metadata.name for i in listed.items}
         if remaining:
             w = _new_watch()
-            for event in w.stream(self.core.list_namespace, label_selector=label_selector, timeout_seconds=int(timeout_s)):
+            for event in w.stream(self.core.list_namespace, label_selector=label_selector,
+                                  resource_version=listed.metadata.resource_version, **self._watch_bounds(timeout_s)):
                 if event["type"] == "DELETED":
                     remaining.discard(event["object"].metadata.name)
                 if not remaining:
@@ -253,13 +288,13 @@ class KubeClient:
         from mtls_conformance.executor.errors import WaitTimeout
 
         for ns in namespaces:
-            listed = self.apps.list_namespaced_deployment(ns, label_selector=label_selector)
+            listed = self.apps.list_namespaced_deployment(ns, label_selector=label_selector, _request_timeout=self.request_timeout_s)
             pending = {d.metadata.name for d in listed.items if not _deployment_done(d)}
             if not pending:
                 continue
             w = _new_watch()
             for event in w.stream(self.apps.list_namespaced_deployment, ns, label_selector=label_selector,
-                                  resource_version=listed.metadata.resource_version, timeout_seconds=int(timeout_s)):
+                                  resource_version=listed.metadata.resource_version, **self._watch_bounds(timeout_s)):
                 obj = event["object"]
                 if _deployment_done(obj):
                     pending.discard(obj.metadata.name)
@@ -271,7 +306,8 @@ class KubeClient:
 
     def pods(self, namespace: str, label_selector: str = "") -> list[PodInfo]:
         found = []
-        for p in self.core.list_namespaced_pod(namespace, label_selector=label_selector).items:
+        for p in self.core.list_namespaced_pod(namespace, label_selector=label_selector,
+                                                 _request_timeout=self.request_timeout_s).items:
             if p.metadata.deletion_timestamp is not None or p.status.phase != "Running":
                 continue
             conditions = {c.type: c.status for c in (p.status.conditions or [])}
@@ -286,7 +322,7 @@ class KubeClient:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            return _deployment_done(self.apps.read_namespaced_deployment(name, namespace))
+            return _deployment_done(self.apps.read_namespaced_deployment(name, namespace, _request_timeout=self.request_timeout_s))
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -296,7 +332,7 @@ class KubeClient:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            deployment = self.apps.read_namespaced_deployment(name, namespace)
+            deployment = self.apps.read_namespaced_deployment(name, namespace, _request_timeout=self.request_timeout_s)
         except ApiException as exc:
             if exc.status == 404:
                 return []
@@ -307,19 +343,25 @@ class KubeClient:
         """What `kubectl rollout restart` does: a new pod-template annotation, so the Deployment rolls its pods."""
         stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
-        self.apps.patch_namespaced_deployment(name, namespace, body, _content_type=STRATEGIC_MERGE)
+        self.apps.patch_namespaced_deployment(name, namespace, body, _content_type=STRATEGIC_MERGE,
+                                             _request_timeout=self.request_timeout_s)
 
     # --- exec, debug containers, logs -----------------------------------------------------------------------------
     def exec(self, pod: PodInfo, container: str, command: Sequence[str], timeout_s: float) -> ExecResult:
         from kubernetes.stream import stream
 
         try:
+            # binary: frames are decoded only once whole, so a UTF-8 character split across two frames stays intact
+            # (text mode decodes each frame on its own and would replace both halves).
             ws = stream(self.core.connect_get_namespaced_pod_exec, pod.name, pod.namespace, container=container,
-                        command=list(command), stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False)
+                        command=list(command), stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False,
+                        binary=True)
             try:
                 ws.run_forever(timeout=timeout_s)
                 finished = not ws.is_open()  # the server closes the stream when the command has exited
-                out, err = ws.read_stdout(timeout=0), ws.read_stderr(timeout=0)  # never block on a channel that stays empty
+                # never block on a channel that stays empty
+                out = bytes(ws.read_stdout(timeout=0)).decode("utf-8", "replace")
+                err = bytes(ws.read_stderr(timeout=0)).decode("utf-8", "replace")
                 code = ws.returncode if finished else None  # parsed from the error channel's status
             finally:
                 ws.close()
@@ -339,10 +381,11 @@ class KubeClient:
                 "command": ["sleep", "infinity"],  # idle: captures are started by exec, bounded by their own window
                 "securityContext": {"capabilities": {"add": ["NET_RAW", "NET_ADMIN"]}},
             }]}}
-            self.core.patch_namespaced_pod_ephemeralcontainers(pod.name, pod.namespace, body, _content_type=STRATEGIC_MERGE)
+            self.core.patch_namespaced_pod_ephemeralcontainers(pod.name, pod.namespace, body, _content_type=STRATEGIC_MERGE,
+                                                                _request_timeout=self.request_timeout_s)
         w = _new_watch()
         for event in w.stream(self.core.list_namespaced_pod, pod.namespace, field_selector=f"metadata.name={pod.name}",
-                              timeout_seconds=int(timeout_s)):
+                              **self._watch_bounds(timeout_s)):
             statuses = event["object"].status.ephemeral_container_statuses or []
             if any(s.name == name and s.state and s.state.running for s in statuses):
                 w.stop()
@@ -353,7 +396,8 @@ class KubeClient:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            return str(self.core.read_namespaced_pod_log(pod.name, pod.namespace, container=container, tail_lines=tail_lines))
+            return str(self.core.read_namespaced_pod_log(pod.name, pod.namespace, container=container, tail_lines=tail_lines,
+                                                         _request_timeout=self.request_timeout_s))
         except ApiException as exc:
             return f"(logs unavailable: HTTP {exc.status} {exc.reason})"
 
@@ -362,11 +406,12 @@ class KubeClient:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+            return dict(self.core.read_namespaced_config_map(name, namespace, _request_timeout=self.request_timeout_s).data or {})
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
-        self.core.patch_namespaced_config_map(name, namespace, {"data": dict(data)}, _content_type=STRATEGIC_MERGE)
+        self.core.patch_namespaced_config_map(name, namespace, {"data": dict(data)}, _content_type=STRATEGIC_MERGE,
+                                              _request_timeout=self.request_timeout_s)
