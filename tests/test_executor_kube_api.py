@@ -410,3 +410,15 @@ def test_an_api_server_that_never_answers_is_a_bounded_error(tmp_path: Path) -> 
         assert time.monotonic() - start < 5
     finally:
         silent.close()
+
+
+def test_a_namespace_still_terminating_from_an_earlier_phase_is_awaited_before_reuse(api: tuple[FakeApi, KubeClient]) -> None:
+    fake, kube = api
+    old = labeled("Namespace", "v1", "foo", None, "r1")
+    old["metadata"]["deletionTimestamp"] = "2026-11-26T00:00:00Z"
+    old["status"] = {"phase": "Terminating"}  # the fake's watch reports it DELETED
+    fake.store[("namespaces", "", "foo")] = old
+    kube.apply([labeled("Namespace", "v1", "foo", None, "r1")])
+    watch = [q for p, q in fake.get_queries if p == "/api/v1/namespaces" and q.get("watch")]
+    assert watch and watch[0]["fieldSelector"] == ["metadata.name=foo"]
+    assert "deletionTimestamp" not in fake.store[("namespaces", "", "foo")]["metadata"]  # applied anew after it was gone

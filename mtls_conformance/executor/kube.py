@@ -127,10 +127,11 @@ def _deployment_done(obj: Any) -> bool:
 class KubeClient:
     """The real cluster, through the official client. Construct with ``KubeClient.connect``."""
 
-    def __init__(self, api_client: Any, request_timeout_s: float = 30.0) -> None:
+    def __init__(self, api_client: Any, request_timeout_s: float = 30.0, namespace_finalize_timeout_s: float = 300.0) -> None:
         # The client's models type every field as optional; this wrapper checks what it reads, so treat them as Any.
         self.api_client: Any = api_client
         self.request_timeout_s = request_timeout_s
+        self.namespace_finalize_timeout_s = namespace_finalize_timeout_s
         self._core: Any = None
         self._apps: Any = None
         self._dynamic: Any = None
@@ -219,11 +220,30 @@ class KubeClient:
             existing = resource.get(name=ref.name, namespace=ref.namespace, _request_timeout=self.request_timeout_s)
         except NotFoundError:
             return
-        labels = (existing.to_dict().get("metadata") or {}).get("labels") or {}
-        if RUN_LABEL not in labels:
+        meta = existing.to_dict().get("metadata") or {}
+        if RUN_LABEL not in (meta.get("labels") or {}):
             raise HarnessError(str(ref), f"exists and was not created by mtls-conformance (no {RUN_LABEL} label); applying "
                                "would label it and cleanup would delete it",
                                "rename it in the scenario, or remove the existing object yourself if it is disposable")
+        if ref.kind == "Namespace" and meta.get("deletionTimestamp"):
+            # An earlier phase pruned it and it is still finalizing: nothing could be created in it until it is gone.
+            self._await_namespace_gone(ref.name, self.namespace_finalize_timeout_s)
+
+    def _await_namespace_gone(self, name: str, timeout_s: float) -> None:
+        from mtls_conformance.executor.errors import WaitTimeout
+
+        selector = f"metadata.name={name}"
+        listed = self.core.list_namespace(field_selector=selector, _request_timeout=self.request_timeout_s)
+        if not listed.items:
+            return
+        w = _new_watch()
+        for event in w.stream(self.core.list_namespace, field_selector=selector,
+                              resource_version=listed.metadata.resource_version, **self._watch_bounds(timeout_s)):
+            if event["type"] == "DELETED":
+                w.stop()
+                return
+        raise WaitTimeout(f"namespace {name} to finish terminating", timeout_s,
+                          f"check `kubectl get ns {name} -o yaml` for stuck finalizers")
 
     def delete(self, refs: Sequence[ObjectRef]) -> None:
         """Delete these objects (not found is fine), without waiting for namespaces to finalize."""
