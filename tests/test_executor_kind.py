@@ -75,6 +75,39 @@ def test_images_are_pulled_once_then_loaded(tmp_path: Path) -> None:
                      ("/cache/kind", "load", "docker-image", "docker.io/mccutchen/go-httpbin:v2.15.0", "--name", "mtls-conformance")]
 
 
+def test_a_multi_platform_image_the_containerd_store_cannot_export_is_loaded_as_a_one_platform_archive(tmp_path: Path) -> None:
+    image = "docker.io/istio/proxyv2:1.30.4"
+    saved: list[str] = []
+
+    def save(argv: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        from mtls_conformance.executor.process import CommandResult
+
+        saved.append(argv[argv.index("--output") + 1])
+        return CommandResult(argv, 0, "", "")
+
+    runner = (FakeRunner().on("docker", "image", "inspect", stdout="sha256:1")
+              .on("/cache/kind", "load", "docker-image", rc=1, stderr="ERROR: failed to load image: command \"docker exec "
+                  "--privileged -i mtls-conformance-worker ctr --namespace=k8s.io images import --all-platforms --digests "
+                  "--snapshotter=overlayfs -\" failed with error: exit status 1\nCommand Output: ctr: content digest "
+                  "sha256:9106d83981393d7489c50e7cfa87a9d30b78444420c22931094256e55f9d0e5f: not found")
+              .on("docker", "version", stdout="linux/arm64\n")
+              .on_call("docker", "image", "save", respond=save)
+              .on("/cache/kind", "load", "image-archive"))
+    cluster(tmp_path, runner).load_images([image])
+    (archive,) = saved
+    assert ("docker", "image", "save", "--platform", "linux/arm64", "--output", archive, image) in runner.calls
+    assert runner.calls[-1] == ("/cache/kind", "load", "image-archive", archive, "--name", "mtls-conformance")
+    assert not Path(archive).exists()  # the temporary archive is removed
+
+
+def test_other_load_failures_are_reported_as_they_are(tmp_path: Path) -> None:
+    runner = (FakeRunner().on("docker", "image", "inspect", stdout="sha256:1")
+              .on("/cache/kind", "load", "docker-image", rc=1, stderr="ERROR: no nodes found for cluster \"mtls-conformance\""))
+    with pytest.raises(CommandError, match="no nodes found"):
+        cluster(tmp_path, runner).load_images(["docker.io/curlimages/curl:8.16.0"])
+    assert not [c for c in runner.calls if c[1:3] == ("image", "save")]
+
+
 def test_delete(tmp_path: Path) -> None:
     runner = FakeRunner().on("/cache/kind", "delete")
     cluster(tmp_path, runner).delete()

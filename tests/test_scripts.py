@@ -195,3 +195,22 @@ def test_cluster_checks_read_the_kind_list_whole(stub_tools: tuple[dict[str, str
     (tmp / "clusters").write_text("demo\n" + "".join(f"other-{i}\n" for i in range(20000)))
     assert run("cluster-down", env, "--name", "demo").returncode == 0
     assert any(c.startswith("kind delete cluster --name demo") for c in calls(tmp))
+
+
+def test_load_images_falls_back_to_a_one_platform_archive(stub_tools: tuple[dict[str, str], Path]) -> None:
+    env, tmp = stub_tools
+    log = tmp / "calls.log"
+    (tmp / "bin/kind").write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "kind $*" >> "{log}"\n'
+                                  'if [ "$2" = docker-image ]; then echo "ctr: content digest sha256:abc: not found" >&2; exit 1; fi\n')
+    (tmp / "bin/docker").write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "docker $*" >> "{log}"\n'
+                                    'case "$1" in version) echo linux/arm64 ;; image) [ "$2" != save ] || : > "$6" ;; esac\n')
+    result = run("load-images", env, "--name", "demo", "docker.io/istio/pilot:1.30.4")
+    assert result.returncode == 0, result.stderr
+    saves = [c for c in calls(tmp) if c.startswith("docker image save")]
+    assert len(saves) == 1 and saves[0].startswith("docker image save --platform linux/arm64 --output ")
+    archive = saves[0].split(" --output ", 1)[1].split(" ", 1)[0]
+    assert calls(tmp)[-1] == f"kind load image-archive {archive} --name demo"
+    assert not Path(archive).parent.exists()  # removed on exit
+    (tmp / "bin/kind").write_text('#!/usr/bin/env bash\necho "ERROR: no nodes found" >&2; exit 1\n')
+    failed = run("load-images", env, "--name", "demo", "docker.io/istio/pilot:1.30.4")
+    assert failed.returncode == 2 and "no nodes found" in failed.stderr and "could not load" in failed.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -65,7 +66,25 @@ class KindCluster:
                 self.runner.run([self.docker, "pull", image], timeout=900, stream=True).check(
                     f"check the image name and your network: docker pull {image}")
             self._say(f"loading {image} into kind cluster {self.name!r}")
-            self.runner.run([self.kind, "load", "docker-image", image, "--name", self.name], timeout=900).check()
+            loaded = self.runner.run([self.kind, "load", "docker-image", image, "--name", self.name], timeout=900)
+            if not loaded.ok and "content digest" in loaded.stderr + loaded.stdout:
+                self._load_one_platform(image)
+            else:
+                loaded.check()
+
+    def _load_one_platform(self, image: str) -> None:
+        """Docker's containerd image store saves a multi-platform image with an index naming every platform but holds
+        the layers of one, and the nodes' `ctr import` then fails with "content digest ... not found"
+        (https://github.com/kubernetes-sigs/kind/issues/3795). kind's documented workaround: save only the node's
+        platform (`docker image save --platform`, Docker 28+) and load that archive."""
+        server = self.runner.run([self.docker, "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], timeout=60).check()
+        platform = server.stdout.strip() or "linux/amd64"
+        self._say(f"retrying {image} as a {platform} archive (Docker's containerd image store, kind issue 3795)")
+        with tempfile.TemporaryDirectory(prefix="mtlsc-image-") as folder:
+            archive = str(Path(folder) / "image.tar")
+            self.runner.run([self.docker, "image", "save", "--platform", platform, "--output", archive, image], timeout=900).check(
+                "docker image save --platform needs Docker 28 or later; or turn off Docker's containerd image store")
+            self.runner.run([self.kind, "load", "image-archive", archive, "--name", self.name], timeout=900).check()
 
     def delete(self) -> None:
         self._say(f"deleting kind cluster {self.name!r}")
