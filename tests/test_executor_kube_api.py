@@ -422,3 +422,12 @@ def test_a_namespace_still_terminating_from_an_earlier_phase_is_awaited_before_r
     watch = [q for p, q in fake.get_queries if p == "/api/v1/namespaces" and q.get("watch")]
     assert watch and watch[0]["fieldSelector"] == ["metadata.name=foo"]
     assert "deletionTimestamp" not in fake.store[("namespaces", "", "foo")]["metadata"]  # applied anew after it was gone
+
+
+def test_a_refused_debug_container_is_a_harness_error(api: tuple[FakeApi, KubeClient]) -> None:
+    from mtls_conformance.executor.errors import HarnessError
+    from mtls_conformance.executor.kube import PodInfo
+
+    _, kube = api  # the pod does not exist in the fake: the subresource answers 404
+    with pytest.raises(HarnessError, match="debug container mtlsc-capture in foo/ghost: refused: HTTP 404"):
+        kube.ensure_debug_container(PodInfo("ghost", "foo", "", "", {}, ("web",)), "mtlsc-capture", "img", timeout_s=2)

@@ -555,3 +555,19 @@ def test_a_kind_cluster_created_by_another_worker_is_deleted_by_the_last(tmp_pat
         state.created_cluster = True
     make_session(tmp_path, kind=kind, created=False, runner=runner).close(failed=False)
     assert [c[1:3] for c in runner.calls] == [("delete", "cluster")]
+
+
+def test_a_capture_that_never_starts_leaves_the_evidence_unavailable_not_the_test_broken(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    from mtls_conformance.executor.errors import WaitTimeout
+
+    session = make_session(tmp_path, phases[0])
+    session.options.capture_sample_rate = 1.0
+
+    def never_listens(pod: PodInfo, port: int, window_s: float) -> str:
+        raise WaitTimeout("tcpdump to listen in foo/httpbin-1", 15.0, "(no tcpdump output yet)")
+
+    session.capture.start = never_listens  # type: ignore[method-assign]
+    expectation = expect_all(phases[0].scenario)[0]
+    session.kube.exec_handler = answering()  # type: ignore[attr-defined]
+    found = {e.source: e for e in session.evidence(phases[0].scenario, expectation, session.probe(phases[0].scenario, [expectation.probe])[0])}
+    assert found["capture"].says_mtls is None and "unavailable: timed out" in found["capture"].detail

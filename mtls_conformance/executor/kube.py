@@ -393,7 +393,9 @@ class KubeClient:
 
     def ensure_debug_container(self, pod: PodInfo, name: str, image: str, timeout_s: float) -> None:
         """An idle ephemeral container with NET_RAW/NET_ADMIN in the pod's network namespace (for tcpdump)."""
-        from mtls_conformance.executor.errors import WaitTimeout
+        from kubernetes.client.exceptions import ApiException
+
+        from mtls_conformance.executor.errors import HarnessError, WaitTimeout
 
         if name not in pod.ephemeral_containers:
             body = {"spec": {"ephemeralContainers": [{
@@ -401,8 +403,14 @@ class KubeClient:
                 "command": ["sleep", "infinity"],  # idle: captures are started by exec, bounded by their own window
                 "securityContext": {"capabilities": {"add": ["NET_RAW", "NET_ADMIN"]}},
             }]}}
-            self.core.patch_namespaced_pod_ephemeralcontainers(pod.name, pod.namespace, body, _content_type=STRATEGIC_MERGE,
-                                                                _request_timeout=self.request_timeout_s)
+            try:
+                self.core.patch_namespaced_pod_ephemeralcontainers(pod.name, pod.namespace, body, _content_type=STRATEGIC_MERGE,
+                                                                    _request_timeout=self.request_timeout_s)
+            except ApiException as exc:  # e.g. a Pod Security "baseline" namespace refuses NET_RAW/NET_ADMIN
+                message = str(getattr(exc, "body", "") or exc.reason or "")[:300]
+                raise HarnessError(f"debug container {name} in {pod.key}", f"refused: HTTP {exc.status} {message}",
+                                   "allow ephemeral containers with NET_RAW/NET_ADMIN in this namespace, or set the capture "
+                                   "sample rate to 0") from None
         w = _new_watch()
         for event in w.stream(self.core.list_namespaced_pod, pod.namespace, field_selector=f"metadata.name={pod.name}",
                               **self._watch_bounds(timeout_s)):

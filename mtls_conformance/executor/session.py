@@ -37,7 +37,7 @@ from mtls_conformance.executor.bundle import BundleInputs, case_probe_scripts, s
 from mtls_conformance.executor.capture import CAPTURE_IMAGE, PacketCapture
 from mtls_conformance.executor.converge import Clock, ProxyCheck, RealClock, Stability, await_consistent, wait_for_config
 from mtls_conformance.executor.download import HttpDownloader
-from mtls_conformance.executor.errors import HarnessError
+from mtls_conformance.executor.errors import HarnessError, WaitTimeout
 from mtls_conformance.executor.istio import ISTIO_NAMESPACE, IstioInstaller, release_images
 from mtls_conformance.executor.kind import KindCluster
 from mtls_conformance.executor.kube import RUN_LABEL, Kube, KubeClient, ObjectRef, PodInfo, envoy_admin
@@ -591,8 +591,8 @@ class MeshSession:
             if control_client is not None:
                 control_probe = Probe(control_client.key, server.key, port, Address.POD)
                 control = self._captured(scenario, pod, port, control_probe)
-        except HarnessError as exc:
-            return Evidence("capture", None, f"unavailable: {exc}")
+        except (HarnessError, WaitTimeout) as exc:  # a capture is extra evidence: without one the probe still counts
+            return Evidence("capture", None, f"unavailable: {str(exc).splitlines()[0]}")
         return ev.capture_evidence(pcap, control, port)
 
     def _captured(self, scenario: Scenario, pod: PodInfo, port: int, probe: Probe) -> bytes:
