@@ -571,3 +571,24 @@ def test_a_capture_that_never_starts_leaves_the_evidence_unavailable_not_the_tes
     session.kube.exec_handler = answering()  # type: ignore[attr-defined]
     found = {e.source: e for e in session.evidence(phases[0].scenario, expectation, session.probe(phases[0].scenario, [expectation.probe])[0])}
     assert found["capture"].says_mtls is None and "unavailable: timed out" in found["capture"].detail
+
+
+def test_a_failed_cleanup_step_does_not_skip_the_others(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    runner = FakeRunner().on("/c/helm", "uninstall")
+    session = make_session(tmp_path, phases[0], external=True, allow_install=True, runner=runner)
+    session.apply_phase(phases[0])
+    assert session.installer is not None
+    session.installer.installed = ["istio-base", "istiod"]
+    with session.state.update() as state:
+        state.original_mesh = "enableAutoMtls: true\n"
+
+    def stuck(label_selector: str, timeout_s: float) -> list[object]:
+        raise RuntimeError("namespaces still terminating after 120s")
+
+    session.kube.delete_labeled = stuck  # type: ignore[method-assign]
+    with pytest.raises(HarnessError, match="delete by run label: namespaces still terminating"):
+        session.close(failed=False)
+    assert session.kube.configmaps[("istio-system", "istio")]["mesh"] == "enableAutoMtls: true\n"  # type: ignore[attr-defined]
+    assert [c[1:3] for c in runner.calls] == [("uninstall", "istiod"), ("uninstall", "istio-base")]
+    state = session.state.read()
+    assert state.original_mesh is None and state.installed == []  # what did succeed is recorded as undone

@@ -339,17 +339,32 @@ class MeshSession:
                     state.created_cluster = state.plugin_ca = False
                     state.installed, state.original_mesh = [], None
                     return
-                self.kube.delete_labeled(f"{RUN_LABEL}={self.run_id}", self.timing.cleanup_timeout_s)
-                if state.plugin_ca:
-                    self._restart_istiod()  # the cacerts secret is gone: back to istiod's own CA
+                # Each step is tried even when an earlier one failed (a stuck delete must not leave the mesh config
+                # changed or Istio installed); a step is recorded as undone only when it succeeded.
+                failures: list[str] = []
+
+                def step(what: str, action: Callable[[], object]) -> bool:
+                    try:
+                        action()
+                    except Exception as exc:  # (reported together below, after the other steps ran)
+                        failures.append(f"{what}: {(str(exc).splitlines() or [exc.__class__.__name__])[0][:300]}")
+                        return False
+                    return True
+
+                step("delete by run label", lambda: self.kube.delete_labeled(f"{RUN_LABEL}={self.run_id}", self.timing.cleanup_timeout_s))
+                if state.plugin_ca and step("restart istiod with its own CA", self._restart_istiod):  # cacerts is gone
                     state.plugin_ca = False
-                if self.installer is not None:
-                    self.installer.restore_mesh(state.original_mesh)
-                    state.original_mesh = None
+                installer = self.installer
+                if installer is not None:
+                    if step("restore the mesh config", lambda: installer.restore_mesh(state.original_mesh)):
+                        state.original_mesh = None
                     if not self.options.keep_cluster:
-                        self.installer.installed = [*state.installed, *(r for r in self.installer.installed if r not in state.installed)]
-                        self.installer.uninstall(self.timing.install_timeout_s)
-                        state.installed = []
+                        installer.installed = [*state.installed, *(r for r in installer.installed if r not in state.installed)]
+                        if step("uninstall Istio", lambda: installer.uninstall(self.timing.install_timeout_s)):
+                            state.installed = []
+            if failures:  # raised once the state file recorded what was undone
+                raise HarnessError(f"cleanup of run {self.run_id}", "; ".join(failures),
+                                   f"remove what is left by hand: kubectl delete ns -l {RUN_LABEL}={self.run_id}")
         finally:
             self._restore_signals()
 
