@@ -238,6 +238,8 @@ class MeshSession:
             kubeconfig, context = str(kind.kubeconfig), kind.context
         try:
             kube = connect(kubeconfig, context)
+            if isinstance(kube, KubeClient):
+                kube.namespace_finalize_timeout_s = timing.cleanup_timeout_s  # one table bounds every namespace wait
             kubernetes_version = kube.server_version()
         except Exception as exc:  # (an unreachable API server is the user's to fix, in one line)
             raise HarnessError(f"cluster ({context or kubeconfig or 'default kubeconfig'})", f"API server unreachable: {exc}",
