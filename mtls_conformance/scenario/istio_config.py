@@ -6,24 +6,22 @@ one-line fix rather than silently ignored (a silently ignored field would make a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from mtls_conformance.errors import InputError
 from mtls_conformance.scenario.model import IstioResource, MeshConfig
+from mtls_conformance.scenario.names import DNS_LABEL, DNS_SUBDOMAIN, bad_label, has_control_or_space, is_host
 from mtls_conformance.scenario.traffic_policy import CHECKS as TRAFFIC_POLICY_CHECKS
 
 ErrorFactory = Callable[[str, str, str], InputError]
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 API_VERSIONS: dict[str, tuple[str, ...]] = {
     "PeerAuthentication": ("security.istio.io/v1", "security.istio.io/v1beta1"),
     "AuthorizationPolicy": ("security.istio.io/v1", "security.istio.io/v1beta1"),
     "DestinationRule": ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"),
 }
+RESOURCE_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 PA_MODES = ("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
 DR_TLS_MODES = ("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
 AP_ACTIONS = ("ALLOW", "DENY")
@@ -47,6 +45,9 @@ PORT_POLICY_KEYS = ("port", "tls", "connectionPool", "outlierDetection", "loadBa
 def check_resource(err: ErrorFactory, field: str, item: Any, mesh: MeshConfig) -> IstioResource:
     if not isinstance(item, Mapping):
         raise err(field, "must be a Kubernetes object (a mapping)", "write '{apiVersion: ..., kind: ..., metadata: {...}, spec: {...}}'")
+    for key in item:
+        if key not in RESOURCE_KEYS:
+            raise err(f"{field}.{key}", "is not a field of a Kubernetes object", "use only " + ", ".join(RESOURCE_KEYS) + " (the settings go under 'spec')")
     kind = item.get("kind")
     if not isinstance(kind, str) or kind not in API_VERSIONS:
         raise err(f"{field}.kind", f"{kind!r} is not supported", "use PeerAuthentication, DestinationRule or AuthorizationPolicy")
@@ -59,11 +60,11 @@ def check_resource(err: ErrorFactory, field: str, item: Any, mesh: MeshConfig) -
     name, namespace = meta.get("name"), meta.get("namespace")
     if not isinstance(name, str) or not name:
         raise err(f"{field}.metadata.name", "is missing", "give the resource a name")
-    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+    if len(name) > 253 or not DNS_SUBDOMAIN.match(name):
         raise err(f"{field}.metadata.name", f"{name!r} is not a valid Kubernetes name", "use lowercase letters, digits, '-' and '.', starting and ending alphanumeric")
     if not isinstance(namespace, str) or not namespace:
         raise err(f"{field}.metadata.namespace", "is missing", f"set the namespace explicitly (mesh-wide policies go in '{mesh.root_namespace}')")
-    if len(namespace) > 63 or not _DNS_LABEL.match(namespace):
+    if len(namespace) > 63 or not DNS_LABEL.match(namespace):
         raise err(f"{field}.metadata.namespace", f"{namespace!r} is not a valid namespace name", "use lowercase letters, digits and '-', starting and ending alphanumeric")
     spec = item.get("spec", {})
     if spec is None:
@@ -97,9 +98,18 @@ def _selector(err: ErrorFactory, field: str, sel: Any) -> None:
     if not isinstance(sel, Mapping):
         raise err(field, "must be a mapping", "write 'selector: {matchLabels: {app: httpbin}}'")
     _keys(err, field, sel, ("matchLabels",), "selectors")
-    labels = sel.get("matchLabels") or {}
+    labels = sel.get("matchLabels")
+    if labels is None:
+        return
     if not isinstance(labels, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise err(f"{field}.matchLabels", "must map label names to string values", "write 'matchLabels: {app: httpbin}' (quote numbers)")
+    _labels(err, f"{field}.matchLabels", labels)
+
+
+def _labels(err: ErrorFactory, field: str, labels: Mapping[str, Any]) -> None:
+    bad = bad_label(labels)
+    if bad is not None:
+        raise err(f"{field}.{bad[0]}", bad[1], "use label names and values of letters, digits, '-', '_' or '.' (at most 63 characters)")
 
 
 def _mode(err: ErrorFactory, field: str, holder: Any, allowed: tuple[str, ...], default: str) -> None:
@@ -127,16 +137,22 @@ def _peer_auth(err: ErrorFactory, field: str, spec: Mapping[str, Any]) -> None:
     if not has_selector:
         # CRD CEL rule since 1.23 and istiod's webhook: "portLevelMtls requires selector".
         raise err(f"{field}.portLevelMtls", "portLevelMtls requires selector (Istio rejects it on mesh- and namespace-wide policies)", "add 'selector: {matchLabels: {...}}' naming the workload")
+    ports: set[int] = set()
     for key, value in plm.items():
-        try:
-            port = int(str(key))
-        except ValueError:
-            raise err(f"{field}.portLevelMtls.{key}", "is not a port number", "key port-level settings by the container (target) port, e.g. 8080") from None
+        # A YAML integer, or a string of ASCII digits (JSON keys); int() alone would accept ' 80', '+80' or non-ASCII digits.
+        digits = isinstance(key, str) and key.isascii() and key.isdigit()
+        if isinstance(key, bool) or not (isinstance(key, int) or digits):
+            raise err(f"{field}.portLevelMtls.{key}", "is not a port number", "key port-level settings by the container (target) port, e.g. 8080")
+        port = int(key)
         if not 1 <= port <= 65535:
             raise err(f"{field}.portLevelMtls.{key}", "port must be between 1-65535", "use the workload's container port")
+        if port in ports:
+            raise err(f"{field}.portLevelMtls.{key}", f"port {port} is listed twice", "keep one entry per port")
+        ports.add(port)
         if value is None:
             raise err(f"{field}.portLevelMtls.{key}", "has no settings", "write '{mode: DISABLE}' (or STRICT, PERMISSIVE, UNSET)")
         _mode(err, f"{field}.portLevelMtls.{key}", value, PA_MODES, "UNSET")
+        _keys(err, f"{field}.portLevelMtls.{key}", value, ("mode",), "PeerAuthentication portLevelMtls")
 
 
 def _tls(err: ErrorFactory, field: str, tls: Any) -> None:
@@ -149,13 +165,13 @@ def _tls(err: ErrorFactory, field: str, tls: Any) -> None:
     _keys(err, field, tls, allowed, f"tls mode {mode}")
     for key, value in tls.items():
         if key in ("subjectAltNames",):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise err(f"{field}.{key}", "must be a list of strings", f"write '{key}: [\"...\"]'")
+            if not isinstance(value, list) or not all(isinstance(v, str) and v and not has_control_or_space(v) for v in value):
+                raise err(f"{field}.{key}", "must be a list of non-empty strings without spaces", f"write '{key}: [\"...\"]'")
         elif key == "insecureSkipVerify":
             if not isinstance(value, bool):
                 raise err(f"{field}.{key}", "must be true or false", f"write '{key}: true'")
-        elif key != "mode" and not isinstance(value, str):
-            raise err(f"{field}.{key}", "must be a string", f"quote the value of {key}")
+        elif key != "mode" and (not isinstance(value, str) or has_control_or_space(value)):
+            raise err(f"{field}.{key}", "must be a string without spaces or control characters", f"quote the value of {key}")
     has_certs = bool(tls.get("clientCertificate")) and bool(tls.get("privateKey"))
     if tls.get("credentialName") and any(tls.get(k) for k in ("clientCertificate", "privateKey", "caCertificates", "caCrl")):
         # istiod's validation webhook (pkg/config/validation, validateTLS)
@@ -186,29 +202,37 @@ def _destination_rule(err: ErrorFactory, field: str, spec: Mapping[str, Any]) ->
     host = spec.get("host")
     if not isinstance(host, str) or not host:
         raise err(f"{field}.host", "is missing", "name the Service, e.g. 'host: httpbin.foo.svc.cluster.local'")
+    if not is_host(host):
+        raise err(f"{field}.host", f"{host!r} is not a host name", "use a Service name ('httpbin'), an FQDN ('httpbin.foo.svc.cluster.local') or a wildcard ('*.foo.svc.cluster.local')")
     _selector(err, f"{field}.workloadSelector", spec.get("workloadSelector"))
     export = spec.get("exportTo")
     if export is not None and (not isinstance(export, list) or not all(isinstance(e, str) for e in export)):
         raise err(f"{field}.exportTo", "must be a list of namespaces", "write 'exportTo: [\".\"]' or '[\"*\"]'")
     for i, e in enumerate(export or []):
-        if e not in (".", "*", "~") and not _DNS_LABEL.match(e):
+        if e not in (".", "*", "~") and not DNS_LABEL.match(e):
             raise err(f"{field}.exportTo[{i}]", f"{e!r} is not a namespace, '.', '*' or '~'", "list namespace names, '.' (this namespace) or '*' (all)")
     _subsets(err, f"{field}.subsets", spec.get("subsets"))
     tp = spec.get("trafficPolicy")
-    if tp is None:
-        return
-    _traffic_policy(err, f"{field}.trafficPolicy", tp, top_level=True)
+    if tp is not None:
+        _traffic_policy_tree(err, f"{field}.trafficPolicy", tp)
+
+
+def _traffic_policy_tree(err: ErrorFactory, field: str, tp: Any) -> None:
+    _traffic_policy(err, field, tp, top_level=True)
     pls = tp.get("portLevelSettings")
     if pls is None:
         return
     if not isinstance(pls, list):
-        raise err(f"{field}.trafficPolicy.portLevelSettings", "must be a list", "write 'portLevelSettings: [{port: {number: 8000}, tls: {mode: DISABLE}}]'")
+        raise err(f"{field}.portLevelSettings", "must be a list", "write 'portLevelSettings: [{port: {number: 8000}, tls: {mode: DISABLE}}]'")
     seen: set[int] = set()
     for i, entry in enumerate(pls):
-        ef = f"{field}.trafficPolicy.portLevelSettings[{i}]"
+        ef = f"{field}.portLevelSettings[{i}]"
         if not isinstance(entry, Mapping):
             raise err(ef, "must be a mapping", "write '{port: {number: 8000}, tls: {mode: DISABLE}}'")
-        number = (entry.get("port") or {}).get("number") if isinstance(entry.get("port"), Mapping) else None
+        port = entry.get("port")
+        if isinstance(port, Mapping):
+            _keys(err, f"{ef}.port", port, ("number",), "DestinationRule port selectors")
+        number = port.get("number") if isinstance(port, Mapping) else None
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:
             raise err(f"{ef}.port.number", "must be a Service port number", "key DestinationRule port-level settings by the Service port, e.g. 'port: {number: 8000}'")
         if number in seen:
@@ -227,8 +251,19 @@ def _subsets(err: ErrorFactory, field: str, subsets: Any) -> None:
         if not isinstance(sub, Mapping):
             raise err(f"{field}[{i}]", "must be a mapping", "write '{name: v1, labels: {version: v1}}'")
         _keys(err, f"{field}[{i}]", sub, ("name", "labels", "trafficPolicy"), "DestinationRule subsets")
-        if not isinstance(sub.get("name"), str) or not sub.get("name"):
+        name = sub.get("name")
+        if not isinstance(name, str) or not name:
             raise err(f"{field}[{i}].name", "is missing", "name the subset, e.g. 'name: v1'")
+        if len(name) > 63 or not DNS_LABEL.match(name):
+            # istiod's validation webhook (validateSubset): a subset name is a DNS-1123 label.
+            raise err(f"{field}[{i}].name", f"{name!r} is not a valid subset name", "use lowercase letters, digits and '-', e.g. 'v1'")
+        labels = sub.get("labels")
+        if labels is not None:
+            if not isinstance(labels, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+                raise err(f"{field}[{i}].labels", "must map label names to string values", "write 'labels: {version: v1}' (quote numbers)")
+            _labels(err, f"{field}[{i}].labels", labels)
+        if sub.get("trafficPolicy") is not None:
+            _traffic_policy_tree(err, f"{field}[{i}].trafficPolicy", sub["trafficPolicy"])
 
 
 def _authz(err: ErrorFactory, field: str, spec: Mapping[str, Any]) -> None:
@@ -272,6 +307,9 @@ def _authz_entry(err: ErrorFactory, ef: str, entry: Any, *, inner: str, allowed:
     for key, values in body.items():
         if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
             raise err(f"{ef}.{inner}.{key}", "must be a list of non-empty strings", f"write '{key}: [\"...\"]' (quote port numbers)")
+        spaced = next((v for v in values if has_control_or_space(v)), None)
+        if spaced is not None:
+            raise err(f"{ef}.{inner}.{key}", f"{spaced!r} contains whitespace or control characters, so it can never match", "remove the spaces (e.g. 'cluster.local/ns/foo/sa/curl')")
         if key in ("ports", "notPorts"):
             for v in values:
                 if not v.isdigit() or not 1 <= int(v) <= 65535:

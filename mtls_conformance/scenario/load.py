@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +22,7 @@ from mtls_conformance.scenario.model import (
     ServicePort,
     Workload,
 )
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+from mtls_conformance.scenario.names import DNS_LABEL, bad_label, is_trust_domain
 
 TOP_KEYS = ("name", "mesh", "workloads", "config", "probes")
 MESH_KEYS = ("rootNamespace", "enableAutoMtls", "trustDomain")
@@ -104,6 +101,9 @@ def parse_scenario(text: str, path: str = "<scenario>", default_name: str = "sce
     name = doc.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise ctx.err("name", "must be a non-empty string", "set 'name: my-scenario' or remove it to use the file name")
+    if len(name) > 253 or any(not c.isprintable() for c in name):
+        # The name titles reports and result folders: keep it one printable line.
+        raise ctx.err("name", "must be at most 253 printable characters", "set 'name: my-scenario' or remove it to use the file name")
     mesh = _mesh(ctx, doc.get("mesh"))
     workloads = _workloads(ctx, doc.get("workloads"))
     config = _config(ctx, doc.get("config"), mesh)
@@ -148,7 +148,7 @@ def _port(ctx: _Ctx, field: str, value: Any) -> int:
 def _dns_label(ctx: _Ctx, field: str, value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ctx.err(field, f"{what} is missing or not a string", f"set {field.rsplit('.', 1)[-1]} to a lowercase DNS label, e.g. 'httpbin'")
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not DNS_LABEL.match(value):
         raise ctx.err(field, f"{value!r} is not a valid {what}", "use lowercase letters, digits and '-', starting and ending alphanumeric, at most 63 characters")
     return value
 
@@ -162,8 +162,9 @@ def _mesh(ctx: _Ctx, raw: Any) -> MeshConfig:
     root = _dns_label(ctx, "mesh.rootNamespace", raw.get("rootNamespace", "istio-system"), "namespace name")
     auto = _bool(ctx, "mesh.enableAutoMtls", raw.get("enableAutoMtls"), True)
     td = raw.get("trustDomain", "cluster.local")
-    if not isinstance(td, str) or not td or "/" in td or " " in td:
-        raise ctx.err("mesh.trustDomain", f"{td!r} is not a trust domain", "use a domain such as 'cluster.local'")
+    if not is_trust_domain(td):
+        # A SPIFFE trust domain: letters, digits, '.', '-' and '_' (https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md)
+        raise ctx.err("mesh.trustDomain", f"{str(td)[:80]!r} is not a trust domain", "use a domain such as 'cluster.local'")
     return MeshConfig(root_namespace=root, enable_auto_mtls=auto, trust_domain=td)
 
 
@@ -195,11 +196,10 @@ def _workload(ctx: _Ctx, field: str, item: Any) -> Workload:
     labels_raw = item.get("labels", {"app": name})
     if not isinstance(labels_raw, Mapping) or not labels_raw:
         raise ctx.err(f"{field}.labels", "must be a non-empty mapping of label names to strings", f"write 'labels: {{app: {name}}}'")
-    labels: dict[str, str] = {}
-    for k, v in labels_raw.items():
-        if not isinstance(k, str) or not isinstance(v, str) or not _LABEL_VALUE.match(v) or len(v) > 63:
-            raise ctx.err(f"{field}.labels.{k}", f"{v!r} is not a valid label value", "quote label values as strings of letters, digits, '-', '_' or '.'")
-        labels[k] = v
+    bad = bad_label(labels_raw)
+    if bad is not None:
+        raise ctx.err(f"{field}.labels.{bad[0]}", bad[1], "quote label values as strings of letters, digits, '-', '_' or '.' (at most 63 characters)")
+    labels: dict[str, str] = dict(labels_raw)
     sa = _dns_label(ctx, f"{field}.serviceAccount", item.get("serviceAccount", name), "service account name")
     ports = _service_ports(ctx, f"{field}.ports", item.get("ports", []))
     wl_raw = item.get("workloadOnlyPorts", [])
