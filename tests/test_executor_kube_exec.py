@@ -41,6 +41,7 @@ def frame(payload: bytes, opcode: int = 0x2) -> bytes:
 
 class ExecEndpoint(socketserver.BaseRequestHandler):
     commands: list[list[str]] = []
+    auth: list[str] = []  # the Authorization header of each handshake
 
     def handle(self) -> None:
         request = b""
@@ -54,6 +55,7 @@ class ExecEndpoint(socketserver.BaseRequestHandler):
         query = parse_qs(urlparse(lines[0].split(" ")[1]).query)
         command = query.get("command", [])
         ExecEndpoint.commands.append(command)
+        ExecEndpoint.auth.append(headers.get("authorization", ""))
         accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
         self.request.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                               f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n").encode())
@@ -92,6 +94,7 @@ def kube(tmp_path: Path) -> Iterator[KubeClient]:
         "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"}}],
         "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}], "users": [{"name": "u", "user": {"token": "t"}}]}))
     ExecEndpoint.commands = []
+    ExecEndpoint.auth = []
     try:
         yield KubeClient.connect(str(kubeconfig), "fake")
     finally:
@@ -106,6 +109,7 @@ def test_large_output_over_many_frames_and_exit_zero(kube: KubeClient) -> None:
     result = kube.exec(POD, "istio-proxy", ["pilot-agent", "request", "GET", "big"], timeout_s=10)
     assert result.exit_code == 0 and result.stdout.encode() == BIG and result.stderr == ""
     assert ExecEndpoint.commands == [["pilot-agent", "request", "GET", "big"]]
+    assert ExecEndpoint.auth == ["Bearer t"]  # the kubeconfig's token reaches the websocket handshake
 
 
 def test_non_zero_exit_code_comes_from_the_status_channel(kube: KubeClient) -> None:
