@@ -37,7 +37,9 @@ def test_install_runs_the_documented_helm_steps_with_the_release_charts(tmp_path
     inst.install(release, values, 300)
     kube_flags = ("--kubeconfig", "/c/kubeconfig", "--kube-context", "kind-x")
     pinned = tmp_path / "mtls-conformance-values.yaml"
-    assert runner.calls == [
+    assert [c for c in runner.calls if c[1] == "status"] == [
+        ("/c/helm", "status", name, "--namespace", "istio-system", *kube_flags) for name in ("istio-base", "istiod")]
+    assert [c for c in runner.calls if c[1] != "status"] == [
         ("/c/helm", "upgrade", "--install", "istio-base", str(release.base_chart), "--namespace", "istio-system", "--create-namespace",
          "--set", "defaultRevision=default", "--wait", "--timeout", "300s", *kube_flags),
         ("/c/helm", "upgrade", "--install", "istiod", str(release.istiod_chart), "--namespace", "istio-system", "--wait",
@@ -66,15 +68,26 @@ def test_helm_failure_stops_and_remembers_only_what_was_installed(tmp_path: Path
 
 
 def test_uninstall_removes_only_our_releases_newest_first(tmp_path: Path) -> None:
-    runner = FakeRunner().on("/c/helm")
+    runner = FakeRunner().on("/c/helm").on("/c/helm", "status", rc=1, stderr="Error: release: not found")
     inst = installer(runner, FakeKube(ready_deployments={("istio-system", "istiod")}))
     inst.uninstall(300)
     assert runner.calls == []  # nothing installed by us: nothing removed
     inst.install(release_in(tmp_path), None, 300)
     inst.uninstall(120)
-    assert [c[1:3] for c in runner.calls[2:]] == [("uninstall", "istiod"), ("uninstall", "istio-base")]
+    assert [c[1:3] for c in runner.calls if c[1] == "uninstall"] == [("uninstall", "istiod"), ("uninstall", "istio-base")]
     assert runner.calls[-1][3:] == ("--namespace", "istio-system", "--wait", "--timeout", "120s", "--kubeconfig", "/c/kubeconfig",
                                     "--kube-context", "kind-x")
+
+
+def test_a_release_that_existed_before_is_upgraded_but_never_uninstalled(tmp_path: Path) -> None:
+    # someone's Istio on an existing cluster, upgraded with --allow-install: istio-base existed, istiod did not
+    runner = (FakeRunner().on("/c/helm").on("/c/helm", "status", "istiod", rc=1, stderr="Error: release: not found"))
+    inst = installer(runner, FakeKube(ready_deployments={("istio-system", "istiod")}))
+    inst.install(release_in(tmp_path), None, 300)
+    assert [c[1:4] for c in runner.calls if c[1] == "upgrade"] == [("upgrade", "--install", "istio-base"), ("upgrade", "--install", "istiod")]
+    assert inst.installed == ["istiod"]
+    inst.uninstall(120)
+    assert [c[1:3] for c in runner.calls if c[1] == "uninstall"] == [("uninstall", "istiod")]
 
 
 def test_wait_ready_polls_istiod() -> None:

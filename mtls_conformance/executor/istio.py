@@ -2,7 +2,7 @@
 
 Install steps follow https://istio.io/latest/docs/setup/install/helm/ (istio-base with defaultRevision=default, then
 istiod, both in istio-system); the charts come from the cached release archive of exactly the requested version.
-Only releases this session installed are uninstalled. enableAutoMtls is changed in the `istio` ConfigMap's `mesh` key,
+Only releases this session installed are uninstalled (never one that existed before, even if it was upgraded). enableAutoMtls is changed in the `istio` ConfigMap's `mesh` key,
 which istiod watches, so nothing restarts; the change is awaited on istiod's /debug/mesh ("Active mesh config",
 https://github.com/istio/istio/blob/master/pilot/pkg/xds/debug.go), read from inside each istiod pod.
 """
@@ -84,10 +84,13 @@ class IstioInstaller:
         if values_file is not None and not values_file.is_file():
             raise HarnessError(str(values_file), "Istio values file not found", "pass an existing YAML file to --istio-values")
         for name, argv in zip(RELEASES, self.install_commands(release, values_file, timeout_s), strict=True):
-            self._say(f"installing {name} from Istio {release.version}")
+            # A release that exists already (someone's Istio, upgraded with --allow-install) is not ours to uninstall.
+            existed = self.runner.run(self._helm("status", name, "--namespace", ISTIO_NAMESPACE), timeout=60).ok
+            self._say(f"{'upgrading the existing' if existed else 'installing'} {name} from Istio {release.version}")
             self.runner.run(argv, timeout=timeout_s + 60, stream=True).check(
                 f"see `kubectl -n {ISTIO_NAMESPACE} get pods`; the values file and the kind node resources are common culprits")
-            self.installed.append(name)
+            if not existed:
+                self.installed.append(name)
         self.wait_ready(timeout_s)
 
     def wait_ready(self, timeout_s: float) -> float:
