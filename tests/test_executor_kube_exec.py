@@ -130,3 +130,17 @@ def test_a_failure_without_an_exit_code_is_a_transport_problem(kube: KubeClient)
 def test_a_character_split_across_frames_is_decoded_whole(kube: KubeClient) -> None:
     result = kube.exec(POD, "istio-proxy", ["pilot-agent", "request", "GET", "utf8"], timeout_s=10)
     assert (result.exit_code, result.stdout) == (0, "caf\u00e9 \u2713\n")
+
+
+def test_parallel_execs_leave_the_shared_client_for_rest_calls(kube: KubeClient) -> None:
+    """stream() swaps call_api on the ApiClient it is given; execs in parallel threads must not leave a websocket
+    call_api on the client every REST call (apply, list, watch) uses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubernetes.client import ApiClient
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: kube.exec(POD, "istio-proxy", ["pilot-agent", "request", "GET", "big"], 10), range(32)))
+    assert [r.exit_code for r in results] == [0] * 32 and all(r.stdout.encode() == BIG for r in results)
+    assert "call_api" not in vars(kube.api_client)
+    assert getattr(kube.api_client.call_api, "__func__", None) is ApiClient.call_api

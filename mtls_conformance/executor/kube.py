@@ -368,12 +368,17 @@ class KubeClient:
 
     # --- exec, debug containers, logs -----------------------------------------------------------------------------
     def exec(self, pod: PodInfo, container: str, command: Sequence[str], timeout_s: float) -> ExecResult:
+        from kubernetes import client
         from kubernetes.stream import stream
 
+        # stream() swaps the ApiClient's call_api for a websocket one while it runs and puts back what it found: two
+        # execs at once on a shared client (probes and config dumps run in parallel threads) leave the websocket one in
+        # place for every later REST call. So each exec gets its own client on the same configuration.
+        api_client: Any = client.ApiClient(self.api_client.configuration)
         try:
             # binary: frames are decoded only once whole, so a UTF-8 character split across two frames stays intact
             # (text mode decodes each frame on its own and would replace both halves).
-            ws = stream(self.core.connect_get_namespaced_pod_exec, pod.name, pod.namespace, container=container,
+            ws = stream(client.CoreV1Api(api_client).connect_get_namespaced_pod_exec, pod.name, pod.namespace, container=container,
                         command=list(command), stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False,
                         binary=True)
             try:
@@ -387,6 +392,8 @@ class KubeClient:
                 ws.close()
         except Exception as exc:  # (any transport failure is inconclusive, never a verdict)
             return ExecResult("", "", None, f"{exc.__class__.__name__}: {exc}")
+        finally:
+            api_client.close()
         if not finished:
             return ExecResult(out, err, None, f"exec did not finish within {timeout_s:g}s")
         return ExecResult(out, err, code)
