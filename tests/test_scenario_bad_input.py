@@ -134,6 +134,10 @@ CASES: dict[str, tuple[str | bytes, str]] = {
     "label-name-invalid": ("workloads:\n  - {name: x, namespace: foo, labels: {'-app': x}}\n", "workloads[0].labels.-app: '-app' is not a valid label name"),
     "billion-laughs": ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
                        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\nworkloads: *d\n", "a: unknown field"),
+    "metadata-labels-not-strings": (with_config("{apiVersion: security.istio.io/v1, kind: PeerAuthentication, metadata: {name: p, namespace: foo, labels: {v: [1]}}}"),
+                                    "config[0].metadata.labels: must map names to string values"),
+    "metadata-structure-hidden": (with_config("{apiVersion: security.istio.io/v1, kind: PeerAuthentication, metadata: {name: p, namespace: foo, extra: {a: 1}}}"),
+                                  "config[0].metadata.extra: is not modeled"),
     "recursive-alias": ("workloads: &w [*w]\n", "scenario.yaml"),
     "binary-file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "cannot be read"),
     "nul-bytes": ("workloads: []\x00\n", "not valid YAML"),

@@ -57,6 +57,7 @@ def check_resource(err: ErrorFactory, field: str, item: Any, mesh: MeshConfig) -
     meta = item.get("metadata")
     if not isinstance(meta, Mapping):
         raise err(f"{field}.metadata", "is missing", "add 'metadata: {name: ..., namespace: ...}'")
+    _metadata(err, f"{field}.metadata", meta)
     name, namespace = meta.get("name"), meta.get("namespace")
     if not isinstance(name, str) or not name:
         raise err(f"{field}.metadata.name", "is missing", "give the resource a name")
@@ -84,6 +85,16 @@ def check_resource(err: ErrorFactory, field: str, item: Any, mesh: MeshConfig) -
         creation_timestamp=str(ts) if ts is not None else None,
         raw=item,
     )
+
+
+def _metadata(err: ErrorFactory, field: str, meta: Mapping[str, Any]) -> None:
+    """Labels and annotations map strings to strings; other metadata is scalar (nothing here may hide a structure)."""
+    for key, value in meta.items():
+        if key in ("labels", "annotations"):
+            if value is not None and (not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+                raise err(f"{field}.{key}", "must map names to string values", f"write '{key}: {{app: httpbin}}' (quote numbers)")
+        elif isinstance(value, Mapping | list):
+            raise err(f"{field}.{key}", "is not modeled by the expectation engine", "remove it; metadata needs only name, namespace (and creationTimestamp)")
 
 
 def _keys(err: ErrorFactory, field: str, doc: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> None:
