@@ -428,7 +428,7 @@ class MeshSession:
         if all(self.mesh_wide_change(phase, case) for case in phase.cases):
             raise HarnessError(f"phase {phase.name}", reason.removeprefix(f"phase {phase.name} "),
                                "pass --allow-install to allow it, or run only phases without mesh-wide changes")
-        return restrict(phase, lambda case: self.mesh_wide_change(phase, case) is None)
+        return restrict(phase, lambda case: self.mesh_wide_change(phase, case) is None, self.istio_version)
 
     def _guard_mesh_wide(self, phase: Phase) -> None:
         """On someone else's cluster, mesh-wide state changes only with --allow-install."""
