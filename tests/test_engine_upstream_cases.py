@@ -231,3 +231,9 @@ def test_same_time_across_namespaces_orders_by_namespace(build_scenario: Build) 
     ranks = {r.namespace: r.created_rank for r in scenario.config}
     assert ranks["bar"] < ranks["foo"]
     assert expect(scenario, Probe(NAKED, "foo/httpbin", 8000)).server_mode is Mode.STRICT
+
+
+def test_fractional_creation_times_are_compared_in_full(build_scenario: Build) -> None:
+    # ComposePeerAuthentication compares CreationTimestamp.Before at full precision: 0.1 s older wins over a name tie-break.
+    config = [pa("a", "foo", "STRICT", created="2026-01-01T00:00:00.9Z"), pa("b", "foo", "DISABLE", created="2026-01-01T00:00:00.1Z")]
+    assert outcome(build_scenario, config, NAKED, 8000) == OK_PLAIN

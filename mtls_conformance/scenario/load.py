@@ -293,8 +293,9 @@ def _config(ctx: _Ctx, raw: Any, mesh: MeshConfig) -> tuple[IstioResource, ...]:
         seen.add(ident)
         ts_raw = res.creation_timestamp
         ts = _timestamp(ctx, f"{field}.metadata.creationTimestamp", ts_raw) if ts_raw is not None else _SYNTHETIC_EPOCH + i
-        # Istio orders by creation time, then name, then namespace (pilot/pkg/model/config.go).
-        staged.append((int(ts), res.name, res.namespace, i, res))
+        # Istio orders by creation time, then name, then namespace (pilot/pkg/model/config.go), comparing the full
+        # timestamp (CreationTimestamp.Before): a fraction of a second given in the file counts.
+        staged.append((ts, res.name, res.namespace, i, res))
     staged.sort(key=lambda s: (s[0], s[1], s[2]))
     ranked = []
     for rank, (*_, res) in enumerate(staged):
