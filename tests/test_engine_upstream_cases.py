@@ -74,6 +74,9 @@ def outcome(build: Build, config: list[dict[str, Any]], src: str, port: int, to:
 
 OK_MTLS, OK_PLAIN, E503, RESET, E403 = "mtls", "plaintext", "fail:503", "fail:reset", "fail:403"
 STRICT_MESH = pa("default", ROOT, "STRICT")
+DR_NO_TLS = {"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule", "metadata": {"name": "pool", "namespace": "foo"},
+             "spec": {"host": "httpbin", "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 10}}},
+                      "subsets": [{"name": "v1", "labels": {"app": "httpbin"}, "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}]}}
 
 # (id, config, {(client, port, address): outcome})
 CASES: list[tuple[str, list[dict[str, Any]], dict[tuple[str, int, Address], str]]] = [
@@ -91,6 +94,9 @@ CASES: list[tuple[str, list[dict[str, Any]], dict[tuple[str, int, Address], str]
     # ... with a DR ISTIO_MUTUAL the DR mode wins over the endpoint check: mTLS into a DISABLE port fails.
     ("workload DISABLE under mesh STRICT, DR ISTIO_MUTUAL", [STRICT_MESH, pa("w", "foo", "DISABLE", {"app": "httpbin"}), dr("ISTIO_MUTUAL")],
      {(SIDECAR, 8000, Address.SERVICE): E503, (SIDECAR, 9000, Address.SERVICE): RESET, (NAKED, 8000, Address.SERVICE): OK_PLAIN}),
+    # ... with a DR that has a trafficPolicy but no tls: auto mTLS still decides, so still plaintext (mesh config reference).
+    ("workload DISABLE under mesh STRICT, DR without tls", [STRICT_MESH, pa("w", "foo", "DISABLE", {"app": "httpbin"}), DR_NO_TLS],
+     {(SIDECAR, 8000, Address.SERVICE): OK_PLAIN, (SIDECAR, 9000, Address.SERVICE): OK_PLAIN}),
     # ... with a DR DISABLE (reachability "mtls disabled"): plaintext everywhere.
     ("workload DISABLE under mesh STRICT, DR DISABLE", [STRICT_MESH, pa("w", "foo", "DISABLE", {"app": "httpbin"}), dr("DISABLE")],
      {(SIDECAR, 8000, Address.SERVICE): OK_PLAIN, (SIDECAR, 9000, Address.SERVICE): OK_PLAIN}),
