@@ -138,6 +138,7 @@ CASES: dict[str, tuple[str | bytes, str]] = {
                                     "config[0].metadata.labels: must map names to string values"),
     "metadata-structure-hidden": (with_config("{apiVersion: security.istio.io/v1, kind: PeerAuthentication, metadata: {name: p, namespace: foo, extra: {a: 1}}}"),
                                   "config[0].metadata.extra: is not modeled"),
+    "namespace-read-as-boolean": ("workloads:\n  - {name: x, namespace: no}\n", "workloads[0].namespace: namespace name is a boolean (False), not a string; fix: quote"),
     "recursive-alias": ("workloads: &w [*w]\n", "scenario.yaml"),
     "binary-file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "cannot be read"),
     "nul-bytes": ("workloads: []\x00\n", "not valid YAML"),

@@ -146,6 +146,9 @@ def _port(ctx: _Ctx, field: str, value: Any) -> int:
 
 
 def _dns_label(ctx: _Ctx, field: str, value: Any, what: str) -> str:
+    if isinstance(value, bool | int | float):
+        # YAML reads yes/no/on/off as booleans and 0123 as a number: the user meant a name.
+        raise ctx.err(field, f"{what} is a {_type(value)} ({value!r}), not a string", "quote the name: unquoted yes/no/on/off/true/false are booleans and digits are numbers in YAML")
     if not isinstance(value, str) or not value:
         raise ctx.err(field, f"{what} is missing or not a string", f"set {field.rsplit('.', 1)[-1]} to a lowercase DNS label, e.g. 'httpbin'")
     if len(value) > 63 or not DNS_LABEL.match(value):
