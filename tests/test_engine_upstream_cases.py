@@ -13,7 +13,10 @@ Sources:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -243,3 +246,28 @@ def test_fractional_creation_times_are_compared_in_full(build_scenario: Build) -
     # ComposePeerAuthentication compares CreationTimestamp.Before at full precision: 0.1 s older wins over a name tie-break.
     config = [pa("a", "foo", "STRICT", created="2026-01-01T00:00:00.9Z"), pa("b", "foo", "DISABLE", created="2026-01-01T00:00:00.1Z")]
     assert outcome(build_scenario, config, NAKED, 8000) == OK_PLAIN
+
+
+# (connect, mtls, failure, server_mode, client_sends) per probe of the scenario file, in file order.
+FILE_EXPECTED = [
+    (True, False, None, "DISABLE", "plaintext"),
+    (True, False, None, "DISABLE", "plaintext"),
+    (True, False, None, "DISABLE", "plaintext"),
+    (False, None, "503", "DISABLE", "istio_mutual"),
+    (False, None, "reset", "DISABLE", "istio_mutual"),
+    (True, False, None, "DISABLE", "plaintext"),
+    (True, False, None, "DISABLE", "plaintext"),
+    (True, True, None, "STRICT", "istio_mutual"),
+    (False, None, "reset", "STRICT", "plaintext"),
+    (True, False, None, "DISABLE", "plaintext"),
+]
+
+
+def test_scenario_file_through_the_json_contract(cli: Callable[[Sequence[str]], subprocess.CompletedProcess[str]]) -> None:
+    path = Path(__file__).resolve().parent / "scenarios" / "upstream" / "workload-disable-under-mesh-strict.yaml"
+    result = cli(["expect", str(path), "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    probes = json.loads(result.stdout)["probes"]
+    got = [(p["connect"], p["mtls"], p["failure"], p["server_mode"], p["client_sends"]) for p in probes]
+    assert got == FILE_EXPECTED
+    assert all(r["source"].startswith("https://") for p in probes for r in p["rules"])
