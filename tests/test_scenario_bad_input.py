@@ -141,7 +141,7 @@ CASES: dict[str, tuple[str | bytes, str]] = {
     "namespace-read-as-boolean": ("workloads:\n  - {name: x, namespace: no}\n", "workloads[0].namespace: namespace name is a boolean (False), not a string; fix: quote"),
     "recursive-alias": ("workloads: &w [*w]\n", "scenario.yaml"),
     "binary-file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "cannot be read"),
-    "nul-bytes": ("workloads: []\x00\n", "not valid YAML"),
+    "nul-bytes": ("workloads: []\x00\n", "not valid YAML at line 1, column 14 (character #x0000"),
     "deeply-nested": ("workloads: " + "[" * 5000 + "]" * 5000 + "\n", "scenario.yaml"),
 }
 

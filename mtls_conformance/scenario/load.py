@@ -59,7 +59,12 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(text, str(p), default_name=p.stem)
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (phases of thousands of resources parse several times faster);
+# the constructor, and so the checks below, stay in Python either way.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -75,7 +80,8 @@ class _StrictLoader(yaml.SafeLoader):
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def parse_scenario(text: str, path: str = "<scenario>", default_name: str = "scenario") -> Scenario:
@@ -86,6 +92,11 @@ def parse_scenario(text: str, path: str = "<scenario>", default_name: str = "sce
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, int):
+            # A character YAML forbids (NUL, other control characters): say which and where.
+            line = text.count("\n", 0, exc.position) + 1
+            column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+            at, problem = f" at line {line}, column {column}", f"character #x{exc.character:04x}: {exc.reason}"
         raise ctx.err("", f"is not valid YAML{at} ({problem})", "fix the YAML syntax (indentation, quotes, colons, duplicate keys)") from None
     except RecursionError:
         raise ctx.err("", "is nested too deeply to be a scenario", "write a flat scenario file (see README, 'Scenario files')") from None
