@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtls_conformance.engine.model import Step
-from mtls_conformance.engine.peer_auth import selects
+from mtls_conformance.engine.peer_auth import in_namespaces, selects
 from mtls_conformance.scenario.model import IstioResource, Scenario, Workload
 
 
@@ -75,9 +75,7 @@ def _policy_matches(policy: IstioResource, principal: tuple[str, ...], namespace
 def policies_for(scenario: Scenario, workload: Workload) -> tuple[IstioResource, ...]:
     root = scenario.mesh.root_namespace
     found = []
-    for ap in scenario.resources("AuthorizationPolicy"):
-        if ap.namespace not in (root, workload.namespace):
-            continue
+    for ap in in_namespaces(scenario, "AuthorizationPolicy", root, workload.namespace):
         if ap.selector is None or selects(ap.selector, workload.labels):
             found.append(ap)
     return tuple(found)

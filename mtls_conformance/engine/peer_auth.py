@@ -31,11 +31,11 @@ class ScopedPolicies:
     steps: tuple[Step, ...]
 
 
-def _in_namespaces(scenario: Scenario, root: str, namespace: str) -> tuple[IstioResource, ...]:
-    """PeerAuthentications of the root namespace and one other, oldest first (indexed once per scenario)."""
-    by_ns = scenario.memo("peer-authentications-by-namespace", lambda: _group_by_namespace(scenario.resources("PeerAuthentication")))
+def in_namespaces(scenario: Scenario, kind: str, root: str, namespace: str) -> tuple[IstioResource, ...]:
+    """Resources of a kind in the root namespace and one other, oldest first (indexed once per scenario)."""
+    by_ns = scenario.memo(f"{kind}-by-namespace", lambda: _group_by_namespace(scenario.resources(kind)))
     wanted = {root, namespace}
-    return tuple(sorted((pa for ns in wanted for pa in by_ns.get(ns, ())), key=lambda pa: pa.created_rank))
+    return tuple(sorted((r for ns in wanted for r in by_ns.get(ns, ())), key=lambda r: r.created_rank))
 
 
 def _group_by_namespace(resources: tuple[IstioResource, ...]) -> dict[str, tuple[IstioResource, ...]]:
@@ -47,12 +47,17 @@ def _group_by_namespace(resources: tuple[IstioResource, ...]) -> dict[str, tuple
 
 def applicable_policies(scenario: Scenario, workload: Workload) -> ScopedPolicies:
     """The one policy per scope that istiod would use for this workload (oldest wins within a scope)."""
+    labels = tuple(sorted(workload.labels.items()))
+    return scenario.memo(f"pa-scopes:{workload.namespace}:{labels}", lambda: _applicable_policies(scenario, workload))
+
+
+def _applicable_policies(scenario: Scenario, workload: Workload) -> ScopedPolicies:
     root = scenario.mesh.root_namespace
     steps: list[Step] = []
     mesh: list[IstioResource] = []
     namespace: list[IstioResource] = []
     workload_level: list[IstioResource] = []
-    for pa in _in_namespaces(scenario, root, workload.namespace):  # oldest first
+    for pa in in_namespaces(scenario, "PeerAuthentication", root, workload.namespace):  # oldest first
         if pa.namespace == root:
             if pa.selector is None:
                 mesh.append(pa)

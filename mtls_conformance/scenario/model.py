@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -92,7 +93,7 @@ class IstioResource:
     def ref(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
 
-    @property
+    @functools.cached_property
     def selector(self) -> Mapping[str, str] | None:
         """matchLabels of ``selector`` (security) or ``workloadSelector`` (networking); None when absent/empty."""
         sel = self.spec.get("selector") or self.spec.get("workloadSelector") or {}
