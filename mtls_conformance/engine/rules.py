@@ -84,7 +84,10 @@ _RULES = [
     Rule("server.disable",
          "DISABLE accepts plaintext only; TLS sent to it fails.",
          TLS_CONFIG,
-         contradiction="Code/test ground truth: pass_through_filter_chain_test.go expects mtlsSucceeds=false for DISABLE."),
+         contradiction="No page says what happens to mTLS sent to a DISABLE port. Code/tests: the sidecar does not "
+                       "terminate it but hands the TLS bytes to the plaintext app (peer_authentication_simulation_test.go "
+                       "'tls on plaintext port'), so the call fails; pass_through_filter_chain_test.go expects "
+                       "mtlsSucceeds=false for DISABLE."),
     Rule("server.no-sidecar",
          "A server without a sidecar speaks only its application's plaintext protocol; TLS originated to it fails.",
          "https://github.com/istio/istio/blob/master/tests/integration/security/reachability_test.go"),
