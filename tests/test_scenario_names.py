@@ -43,3 +43,19 @@ def test_host(host: str, ok: bool) -> None:
 ])
 def test_trust_domain(domain: object, ok: bool) -> None:
     assert is_trust_domain(domain) is ok
+
+
+def test_resources_without_timestamp_are_created_after_those_that_give_one() -> None:
+    """A file mixing both: dated resources already exist; undated ones are applied now, in list order."""
+    from mtls_conformance.scenario import parse_scenario
+
+    text = """
+workloads: [{name: httpbin, namespace: foo, ports: [{port: 8000}]}]
+config:
+  - {apiVersion: security.istio.io/v1, kind: PeerAuthentication, metadata: {name: undated, namespace: foo}, spec: {mtls: {mode: STRICT}}}
+  - {apiVersion: security.istio.io/v1, kind: PeerAuthentication,
+     metadata: {name: dated, namespace: foo, creationTimestamp: "2031-05-06T07:08:09Z"}, spec: {mtls: {mode: DISABLE}}}
+  - {apiVersion: security.istio.io/v1, kind: PeerAuthentication, metadata: {name: later, namespace: foo}, spec: {mtls: {mode: PERMISSIVE}}}
+"""
+    ranks = {r.name: r.created_rank for r in parse_scenario(text, "<mixed>").config}
+    assert ranks == {"dated": 0, "undated": 1, "later": 2}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,8 @@ WORKLOAD_KEYS = ("name", "namespace", "sidecar", "labels", "serviceAccount", "po
 PORT_KEYS = ("name", "port", "targetPort", "protocol")
 PROBE_KEYS = ("from", "to", "port", "address")
 
-# Creation times given without metadata.creationTimestamp: list order, one second apart (Istio's resolution).
+# Resources without metadata.creationTimestamp are created as the file is applied: after every resource whose
+# timestamp the file gives (those already exist), in list order, one second apart (Istio's resolution).
 _SYNTHETIC_EPOCH = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 
 
@@ -296,7 +298,7 @@ def _config(ctx: _Ctx, raw: Any, mesh: MeshConfig) -> tuple[IstioResource, ...]:
         return ()
     if not isinstance(raw, list):
         raise ctx.err("config", f"must be a list of Istio resources, got a {_type(raw)}", "write 'config: [{apiVersion: security.istio.io/v1, kind: PeerAuthentication, ...}]'")
-    staged: list[tuple[float, str, str, int, IstioResource]] = []
+    checked: list[tuple[IstioResource, float | None]] = []
     seen: set[tuple[str, str, str]] = set()
     for i, item in enumerate(raw):
         field = f"config[{i}]"
@@ -306,7 +308,12 @@ def _config(ctx: _Ctx, raw: Any, mesh: MeshConfig) -> tuple[IstioResource, ...]:
             raise ctx.err(f"{field}.metadata.name", f"{res.ref} is declared twice", "give each resource of a kind a unique namespace/name")
         seen.add(ident)
         ts_raw = res.creation_timestamp
-        ts = _timestamp(ctx, f"{field}.metadata.creationTimestamp", ts_raw) if ts_raw is not None else _SYNTHETIC_EPOCH + i
+        checked.append((res, _timestamp(ctx, f"{field}.metadata.creationTimestamp", ts_raw) if ts_raw is not None else None))
+    given = [ts for _, ts in checked if ts is not None]
+    applied_from = max(math.floor(max(given)) + 1, _SYNTHETIC_EPOCH) if given else _SYNTHETIC_EPOCH
+    staged: list[tuple[float, str, str, int, IstioResource]] = []
+    for i, (res, given_ts) in enumerate(checked):
+        ts = given_ts if given_ts is not None else applied_from + i
         # Istio orders by creation time, then name, then namespace (pilot/pkg/model/config.go), comparing the full
         # timestamp (CreationTimestamp.Before): a fraction of a second given in the file counts.
         staged.append((ts, res.name, res.namespace, i, res))
