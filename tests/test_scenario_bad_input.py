@@ -211,6 +211,8 @@ BAD_FLAGS: dict[str, tuple[list[str], str]] = {
     "explain-unknown-workload": (["explain", "{f}", "--from", "legacy/curl", "--to", "foo/httpbn", "--port", "8000"], "--to: 'foo/httpbn' is not a workload"),
     "explain-not-a-service-port": (["explain", "{f}", "--from", "legacy/curl", "--to", "foo/httpbin", "--port", "8080"], "--port: 8080 is not a Service port"),
     "explain-port-not-int": (["explain", "{f}", "--from", "legacy/curl", "--to", "foo/httpbin", "--port", "http"], "--port"),
+    "explain-port-non-ascii-digits": (["explain", "{f}", "--from", "legacy/curl", "--to", "foo/httpbin", "--port", "\u0668\u0660\u0660\u0660"],
+                                      "is not a port number"),
     "explain-bad-address": (["explain", "{f}", "--from", "legacy/curl", "--to", "foo/httpbin", "--port", "8000", "--address", "ip"], "--address"),
     "explain-bad-version": (["explain", "{f}", "--from", "legacy/curl", "--to", "foo/httpbin", "--port", "8000", "--istio-version", "1.x"], "--istio-version"),
 }

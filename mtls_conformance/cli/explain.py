@@ -21,10 +21,17 @@ def register(sub: Any) -> None:
     p.add_argument("scenario", metavar="SCENARIO.yaml")
     p.add_argument("--from", dest="source", required=True, metavar="NS/NAME", help="client workload, e.g. legacy/curl")
     p.add_argument("--to", dest="target", required=True, metavar="NS/NAME", help="server workload, e.g. foo/httpbin")
-    p.add_argument("--port", required=True, type=int, metavar="P", help="Service port (or container port with --address pod)")
+    p.add_argument("--port", required=True, type=_port_number, metavar="P", help="Service port (or container port with --address pod)")
     p.add_argument("--address", choices=("service", "pod"), default="service")
     p.add_argument("--istio-version", metavar="V", help="Istio version (default: latest stable)")
     p.set_defaults(handler=run)
+
+
+def _port_number(text: str) -> int:
+    # int() would also take non-ASCII digits and surrounding spaces; a port is written in ASCII digits.
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (use 1-65535)")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
