@@ -73,7 +73,7 @@ def test_every_profile_packs_and_proves(profile: str) -> None:
     assert all(isinstance(figures[k], int) and figures[k] > 0 for k in COUNT_KEYS)
     assert figures["phases"] == len(plan.phases) <= 10
     assert sum(len(p.cases) for p in plan.phases) == figures["cases"] == len(plan.cases)
-    assert figures["peak_pods"] <= 120  # fits a 4-vCPU/16-GiB kind cluster with the sidecar budget (docs/readme-plan.md)
+    assert figures["peak_pods"] <= 120  # fits a 4-vCPU/16-GiB kind cluster with the sidecar budget (README, 'Workloads, images and the cluster budget')
     for phase in plan.phases:
         for case in phase.cases:
             for probe in case.probes:
