@@ -16,7 +16,7 @@ def register(sub: Any) -> None:
         "expect",
         help="expected outcome of every probe in a scenario file",
         description="Print what Istio must do for every probe of SCENARIO, with the rules and their sources. "
-        "No cluster is needed. JSON output is a stable contract (see README, 'Expectation JSON').",
+        "No cluster is needed. JSON output is a stable contract (see README, 'expect --format json contract').",
     )
     p.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file (see README, 'Scenario files')")
     p.add_argument("--istio-version", metavar="V", help="Istio version, e.g. 1.30 or 1.30.3 (default: latest stable)")
