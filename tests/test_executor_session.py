@@ -31,7 +31,7 @@ from mtls_conformance.observe.model import Outcome, ProbeObservation
 from mtls_conformance.plan import build_plan
 from mtls_conformance.plan.model import Phase
 from mtls_conformance.timing import Timing
-from mtls_conformance.versions import parse_version, resolve_version
+from mtls_conformance.versions import catalog, parse_version, resolve_version
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = "test-run-1"
@@ -410,7 +410,7 @@ def test_an_interrupt_during_a_state_update_cleans_up_without_waiting_for_itself
 
 
 def test_installing_on_kind_preloads_istio_images_then_helm_installs_the_release(tmp_path: Path) -> None:
-    version = "1.30.4"
+    version = catalog().install_version(resolve_version("1.30"))  # the pinned patch of the line
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name in ("bin/istioctl", "manifests/charts/base/Chart.yaml", "manifests/charts/istio-control/istio-discovery/Chart.yaml"):
