@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import pa
 
 from mtls_conformance.engine import RULES, expect
 from mtls_conformance.scenario import Address, Probe, Scenario
@@ -23,20 +24,6 @@ WORKLOADS: list[dict[str, Any]] = [
     {"name": "db", "namespace": "foo", "headless": True, "ports": [{"name": "http", "port": 8080}]},
 ]
 
-
-def pa(name: str, ns: str, mode: str | None = None, selector: dict[str, str] | None = None,
-       port_level: dict[int, str] | None = None, created: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {}
-    if selector:
-        spec["selector"] = {"matchLabels": selector}
-    if mode:
-        spec["mtls"] = {"mode": mode}
-    if port_level:
-        spec["portLevelMtls"] = {p: {"mode": m} for p, m in port_level.items()}
-    meta: dict[str, Any] = {"name": name, "namespace": ns}
-    if created:
-        meta["creationTimestamp"] = created
-    return {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication", "metadata": meta, "spec": spec}
 
 
 def dr(name: str, ns: str, host: str, traffic_policy: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

@@ -14,10 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from builders import pa as _pa
 
 from mtls_conformance.engine import Expectation, Failure, Mode, expect
 from mtls_conformance.engine.peer_auth import effective_mode
 from mtls_conformance.scenario import Address, Probe, Protocol, Scenario, Workload
+
+
+def pa(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("api", "security.istio.io/v1beta1")  # this file exercises the older API version
+    return _pa(*args, **kwargs)
 
 Build = Callable[..., Scenario]
 Pred = Callable[[Workload, Workload], bool]
@@ -59,20 +65,6 @@ MATRIX: list[dict[str, Any]] = [
     {"name": "headless", "namespace": NS, "headless": True, "ports": [{"name": "http", "port": 18080}, {"name": "tcp", "port": 19090, "protocol": "tcp"}]},
 ]
 
-
-def pa(name: str, ns: str, mode: str | None = None, selector: dict[str, str] | None = None,
-       port_level: dict[int, str | None] | None = None, created: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {}
-    if selector is not None:
-        spec["selector"] = {"matchLabels": selector}
-    if mode:
-        spec["mtls"] = {"mode": mode}
-    if port_level:
-        spec["portLevelMtls"] = {p: ({"mode": m} if m else {}) for p, m in port_level.items()}
-    meta: dict[str, Any] = {"name": name, "namespace": ns}
-    if created:
-        meta["creationTimestamp"] = created
-    return {"apiVersion": "security.istio.io/v1beta1", "kind": "PeerAuthentication", "metadata": meta, "spec": spec}
 
 
 def dr(name: str, ns: str, host: str, mode: str | None, **tp: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import pa
 
 from mtls_conformance.engine import Mode, expect
 from mtls_conformance.scenario import Address, Probe, Scenario
@@ -38,20 +39,6 @@ WORKLOADS: list[dict[str, Any]] = [
 ]
 SIDECAR, NAKED, SAME_NS = "bar/curl", "legacy/curl", "foo/other"
 
-
-def pa(name: str, ns: str, mode: str | None = None, selector: dict[str, str] | None = None,
-       port_level: dict[int, str] | None = None, created: str | None = None, api: str = "security.istio.io/v1") -> dict[str, Any]:
-    spec: dict[str, Any] = {}
-    if selector:
-        spec["selector"] = {"matchLabels": selector}
-    if mode:
-        spec["mtls"] = {"mode": mode}
-    if port_level:
-        spec["portLevelMtls"] = {p: {"mode": m} for p, m in port_level.items()}
-    meta: dict[str, Any] = {"name": name, "namespace": ns}
-    if created:
-        meta["creationTimestamp"] = created
-    return {"apiVersion": api, "kind": "PeerAuthentication", "metadata": meta, "spec": spec}
 
 
 def dr(mode: str, ns: str = "foo", host: str = "httpbin.foo.svc.cluster.local", api: str = "networking.istio.io/v1") -> dict[str, Any]:
