@@ -25,6 +25,7 @@ def pa(*args: Any, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("api", "security.istio.io/v1beta1")  # this file exercises the older API version
     return _pa(*args, **kwargs)
 
+
 Build = Callable[..., Scenario]
 Pred = Callable[[Workload, Workload], bool]
 
