@@ -207,6 +207,7 @@ class MeshSession:
         self._pods: dict[str, PodInfo] = {}  # workload key -> the pod probed for it (cleared by each phase)
         self._dumps: dict[str, str] = {}  # pod key -> config dump read for evidence (converged config: once per phase)
         self._closed = False
+        self._cluster_auto_mtls: object = None  # meshConfig.enableAutoMtls of an existing cluster, read once
         self._previous_handlers: dict[int, Any] = {}
         # What this run changed, shared with the run's other processes (xdist workers): the last one to close undoes it.
         self.state = RunStateFile(Path(options.results_dir) / f".mesh-session-{options.run_id}.json")
@@ -375,7 +376,6 @@ class MeshSession:
         start = self.clock.now()
         phase = self._allowed_part(phase)
         objects = render_phase(phase, self.run_id)
-        self._guard_mesh_wide(phase)
         self._load_into_kind(_images(objects))
         auto_s = 0.0
         if self.installer is not None:
@@ -410,7 +410,7 @@ class MeshSession:
         """
         if not self.options.external or self.options.allow_install or self.installer is None:
             return None
-        if self.installer.mesh_config().get("enableAutoMtls", True) is not phase.mesh.enable_auto_mtls:
+        if self._auto_mtls_on_cluster() is not phase.mesh.enable_auto_mtls:
             return f"phase {phase.name} changes meshConfig.enableAutoMtls on an existing cluster"
         scenario = case.scenario if case is not None else phase.scenario
         root = scenario.mesh.root_namespace
@@ -420,22 +420,24 @@ class MeshSession:
             return f"{what} applies mesh-wide config in '{root}' ({', '.join(in_root[:3])}) on an existing cluster"
         return None
 
+    def _auto_mtls_on_cluster(self) -> object:
+        # Read once: without --allow-install the suite never changes it on an existing cluster, and the plugin
+        # asks for every test.
+        assert self.installer is not None
+        if self._cluster_auto_mtls is None:
+            self._cluster_auto_mtls = self.installer.mesh_config().get("enableAutoMtls", True)
+        return self._cluster_auto_mtls
+
     def _allowed_part(self, phase: Phase) -> Phase:
         """On someone else's cluster without --allow-install, only the cases that change nothing mesh-wide."""
-        reason = self.mesh_wide_change(phase)
-        if reason is None:
+        blocked = {case.id for case in phase.cases if self.mesh_wide_change(phase, case)}
+        if not blocked:
             return phase
-        if all(self.mesh_wide_change(phase, case) for case in phase.cases):
+        if len(blocked) == len(phase.cases):
+            reason = self.mesh_wide_change(phase) or ""
             raise HarnessError(f"phase {phase.name}", reason.removeprefix(f"phase {phase.name} "),
                                "pass --allow-install to allow it, or run only phases without mesh-wide changes")
-        return restrict(phase, lambda case: self.mesh_wide_change(phase, case) is None, self.istio_version)
-
-    def _guard_mesh_wide(self, phase: Phase) -> None:
-        """On someone else's cluster, mesh-wide state changes only with --allow-install."""
-        reason = self.mesh_wide_change(phase)
-        if reason:
-            raise HarnessError(f"phase {phase.name}", reason.removeprefix(f"phase {phase.name} "),
-                               "pass --allow-install to allow it, or run only phases without mesh-wide changes")
+        return restrict(phase, lambda case: case.id not in blocked, self.istio_version)
 
     def _prune(self, keep: Sequence[ObjectRef]) -> None:
         """Delete what earlier phases of this run applied and this one does not (their mesh policy above all).
