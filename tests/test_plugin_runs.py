@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from support.flip_engine import FLIP_ENGINE
 
 pytest_plugins = ("pytester",)
 
@@ -40,26 +41,6 @@ def test_demo(check: Check, conformance: Conformance) -> None:
     verdict = conformance.run(check)
     assert verdict.status is Status.PASS, verdict.failure_message()
 """
-
-FLIP_ENGINE = """\
-import dataclasses
-import mtls_conformance.engine as engine
-
-_real = engine.expect
-
-
-def _flipped(scenario, probe, version=None):
-    e = _real(scenario, probe, version)
-    # The opposite answer: what a wrong engine would say. The fake mesh still behaves like real Istio.
-    if e.connect:
-        return dataclasses.replace(e, connect=False, mtls=None, failure=engine.Failure.RESET)
-    return dataclasses.replace(e, connect=True, mtls=False, failure=None)
-
-
-def pytest_configure(config):
-    engine.expect = _flipped
-"""
-
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, tmp_path: Path) -> pytest.Pytester:

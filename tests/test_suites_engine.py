@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.flip_engine import FLIP_ENGINE
 
 from fixtures.cases import ScenarioSuite
 from fixtures.markers import FEATURES
@@ -40,25 +41,6 @@ NAMED_RULES = {
     "authorization/allow-principal-under-strict": "authz.identity",
     "authorization/allow-principal-plaintext-under-permissive": "authz.plaintext-no-principal",
 }
-
-FLIP_ENGINE = """\
-import dataclasses
-import mtls_conformance.engine as engine
-
-_real = engine.expect
-
-
-def _flipped(scenario, probe, version=None):
-    e = _real(scenario, probe, version)
-    if e.connect:
-        return dataclasses.replace(e, connect=False, mtls=None, failure=engine.Failure.RESET)
-    return dataclasses.replace(e, connect=True, mtls=False, failure=None)
-
-
-def pytest_configure(config):
-    engine.expect = _flipped
-"""
-
 
 def _scenario_suites() -> list[ScenarioSuite]:
     found = []
