@@ -39,19 +39,27 @@ def _name(org: str, common_name: str | None) -> x509.Name:
     return x509.Name(attrs)
 
 
+def _builder(subject: x509.Name, issuer_name: x509.Name, key: ec.EllipticCurvePrivateKey, *, serial: int | None,
+             not_before: dt.datetime, lifetime: dt.timedelta) -> x509.CertificateBuilder:
+    """What every minted certificate shares: names, key, serial and validity."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(serial or x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + lifetime)
+    )
+
+
 def mint_ca(common_name: str, *, not_before: dt.datetime, lifetime: dt.timedelta, issuer: Issued | None = None,
             org: str = "cluster.local", serial: int | None = None) -> Issued:
     """A CA certificate: self-signed root when ``issuer`` is None, else an intermediate signed by it."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = _name(org, common_name)
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.cert.subject if issuer else subject)
-        .public_key(key.public_key())
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + lifetime)
+        _builder(subject, issuer.cert.subject if issuer else subject, key, serial=serial, not_before=not_before, lifetime=lifetime)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
                                      key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False),
@@ -66,13 +74,7 @@ def mint_workload(spiffe_id: str, issuer: Issued, *, not_before: dt.datetime, li
     """A workload certificate like Istio's: empty subject, the SPIFFE ID as its only (critical) URI SAN."""
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([]))
-        .issuer_name(issuer.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + lifetime)
+        _builder(x509.Name([]), issuer.cert.subject, key, serial=serial, not_before=not_before, lifetime=lifetime)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=True, data_encipherment=False,
                                      key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False),
