@@ -1,4 +1,9 @@
-"""Rotation analysis on certificates minted here: 5-minute TTL, rotations, wrong root, SPIFFE change, late rotation."""
+"""Rotation analysis on certificates minted here: 5-minute TTL, rotations, wrong root, SPIFFE change, late rotation.
+
+Samples come the way the driver takes them: from Envoy's answer to ``config_dump?resource=dynamic_active_secrets``,
+the envelope of ../shared/istio/proxy-artifacts/istioctl-secret/istio.dynamic_active_secrets.resource-filtered.DERIVED.json
+with only the certificates swapped for minted ones (tests/support/sds_answers.py), read by observe.secrets.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import datetime as dt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from support.sds_answers import sds_answer
 
 from mtls_conformance.observe.pki import Issued, cacerts_bundle, mint_ca, mint_workload
 from mtls_conformance.observe.rotation import (
@@ -18,6 +24,7 @@ from mtls_conformance.observe.rotation import (
     detect_rotations,
     traffic_report,
 )
+from mtls_conformance.observe.secrets import ACTIVE_SECRETS_DUMP, parse_secrets, workload_secret
 
 T0 = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
 TTL = dt.timedelta(minutes=5)
@@ -40,12 +47,19 @@ def issue(issuer: Issued, at: dt.datetime, spiffe: str = SPIFFE) -> Issued:
     return mint_workload(spiffe, issuer, not_before=at - BACKDATE, lifetime=TTL + BACKDATE)
 
 
+def sample(chain_pem: bytes, root_pem: bytes, at: dt.datetime) -> CertSample:
+    """What the driver records from one look at Envoy's active secrets."""
+    item = workload_secret(parse_secrets(sds_answer(ACTIVE_SECRETS_DUMP, chain_pem, root_pem)))
+    assert item is not None
+    return CertSample.from_secret(item, at)
+
+
 def observe(certs: list[tuple[dt.datetime, Issued, Issued]], until: dt.datetime, step: dt.timedelta = dt.timedelta(seconds=10)) -> list[CertSample]:
     """Poll every ``step``: at each instant the newest certificate issued so far is served (leaf + its issuer)."""
     samples, t = [], certs[0][0]
     while t <= until:
         _at, leaf, ca = max((c for c in certs if c[0] <= t), key=lambda c: c[0])
-        samples.append(CertSample.from_pem(leaf.cert_pem + ca.cert_pem, t))
+        samples.append(sample(leaf.cert_pem + ca.cert_pem, ca.cert_pem, t))
         t += step
     return samples
 
@@ -111,6 +125,11 @@ def test_too_few_rotations_and_expiry_are_reported(root: Issued) -> None:
     assert "observed 0 rotation(s), need at least 2" in report.problems
     assert any("expired certificate" in p for p in report.problems)
     assert analyse_rotation([], root.cert_pem).problems == ("no certificate was observed",)
+
+
+def test_a_sample_from_the_sds_answer_is_the_sample_of_its_pem(root: Issued) -> None:
+    _at, leaf, ca = renewals(root, 0)[0]
+    assert sample(leaf.cert_pem + ca.cert_pem, ca.cert_pem, T0) == CertSample.from_pem(leaf.cert_pem + ca.cert_pem, T0)
 
 
 def test_traffic_gap_accounting() -> None:

@@ -1,13 +1,16 @@
 """Suite 6 offline: the rotation driver against a fake cluster serving certificates minted here.
 
-The fake rotates the workload certificate every half lifetime (Istio's default grace ratio), serves it through the
-Envoy secrets dump format, and answers the traffic loop; the analysis (serial change, chain to root, SPIFFE ID,
-grace window, failed requests and longest gap) is observe.rotation's, fed by the driver.
+The fake rotates the workload certificate every half lifetime (Istio's default grace ratio) and serves it the way
+Envoy's admin answers the path the driver asks for: ``config_dump?resource=dynamic_active_secrets`` gets the
+resource-filtered list (each entry an Any of SecretsConfigDump.DynamicSecret), built from the artefact
+../shared/istio/proxy-artifacts/istioctl-secret/istio.dynamic_active_secrets.resource-filtered.DERIVED.json with only
+the certificates swapped for minted ones (tests/support/sds_answers.py cites Envoy's docs and source for the shape).
+It also answers the traffic loop; the analysis (serial change, chain to root, SPIFFE ID, grace window, failed
+requests and longest gap) is observe.rotation's, fed by the driver.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from support.sds_answers import FILTERED, envelope, sds_answer
 
 from fixtures.rotation import (
     PROXY_CONFIG_ANNOTATION,
@@ -38,6 +42,7 @@ BACKDATE = dt.timedelta(minutes=2)
 SPIFFE = "spiffe://cluster.local/ns/rot-ttl/sa/httpbin"
 RECORD = ROTATION.records[0]
 PLUGIN_RECORD = ROTATION.records[1]
+RECORD_PATH = "config_dump?resource=dynamic_active_secrets"  # Envoy admin docs, "/config_dump?resource={}"
 
 
 class FakeClock:
@@ -65,6 +70,7 @@ class FakeKube:
     renew_fraction: float = 0.5
     failed_requests: tuple[int, ...] = ()  # seconds (since start) at which a request fails
     spiffe_after_first: str = SPIFFE
+    answer: Any = None  # when set, what istio-proxy prints instead of the SDS answer (a str is printed as is)
     applied: list[dict[str, Any]] = field(default_factory=list)
     certs: list[tuple[float, Issued]] = field(default_factory=list)
 
@@ -91,12 +97,11 @@ class FakeKube:
 
     def exec(self, pod: str, container: str, command: list[str], timeout_s: float) -> ExecResult:
         if container == "istio-proxy":
-            assert command[-1] == "config_dump?resource=dynamic_active_secrets" and pod == "rot-ttl/httpbin"
+            assert command[:-1] == ["pilot-agent", "request", "GET"] and pod == "rot-ttl/httpbin"
+            if self.answer is not None:
+                return ExecResult(self.answer if isinstance(self.answer, str) else json.dumps(self.answer), "", 0)
             leaf = self._cert_at(self.clock.now())
-            chain = base64.b64encode(_pem(leaf) + _pem(self.ca)).decode()
-            doc = {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump", "dynamic_active_secrets": [
-                {"name": "default", "secret": {"tls_certificate": {"certificate_chain": {"inline_bytes": chain}}}}]}]}
-            return ExecResult(json.dumps(doc), "", 0)
+            return ExecResult(json.dumps(sds_answer(command[-1], _pem(leaf) + _pem(self.ca), self.root_pem), indent=2), "", 0)
         assert container == "curl" and pod == "rot-ttl/curl" and "httpbin.rot-ttl.svc.cluster.local:8000" in command[-1]
         seconds = int(command[-1].split("+ ", 1)[1].split(" ", 1)[0])
         lines = [f"{EPOCH.timestamp() + s}.250000000 {'000' if s in self.failed_requests else '200'}" for s in range(seconds)]
@@ -140,6 +145,40 @@ def test_rotations_under_traffic_pass_and_report_counts() -> None:
     deployments = [o for o in kube.applied if o["kind"] == "Deployment"]
     assert deployments and all(
         "SECRET_TTL: 5m" in d["spec"]["template"]["metadata"]["annotations"][PROXY_CONFIG_ANNOTATION] for d in deployments)
+
+
+def test_the_driver_sees_certificates_in_the_resource_filtered_answer() -> None:
+    """Envoy answers resource=dynamic_active_secrets with DynamicSecret entries, not a SecretsConfigDump (issue 11)."""
+    kube = _kube()
+    report = _rotation(kube)[0].run(ROTATION, RECORD)
+    assert "no certificate was observed" not in report.problems
+    assert report.passed and len(report.rotations) >= 2, report.describe()
+
+
+@pytest.mark.parametrize(("answer", "named"), [
+    ({"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump.DynamicListener"}]},
+     "envoy.admin.v3.ListenersConfigDump.DynamicListener"),
+    ("dynamic_active_secrets not found in config dump", "not JSON"),  # Envoy's own 404 text (addResourceToDump)
+])
+def test_an_answer_of_another_shape_fails_in_one_line(answer: Any, named: str) -> None:
+    kube = _kube(answer=answer)
+    with pytest.raises(pytest.fail.Exception, match=r"config_dump\?resource=dynamic_active_secrets") as err:
+        _rotation(kube)[0].run(ROTATION, RECORD)
+    assert named in str(err.value) and "\n" not in str(err.value)
+
+
+def _without_certificates(doc: Any) -> Any:
+    """``doc`` without the certificate bytes (certificate_chain and trusted_ca); private_key and the rest stay."""
+    if isinstance(doc, dict):
+        return {k: ({} if k in ("certificate_chain", "trusted_ca") else _without_certificates(v)) for k, v in doc.items()}
+    return [_without_certificates(v) for v in doc] if isinstance(doc, list) else doc
+
+
+def test_the_fake_keeps_the_artefact_envelope() -> None:
+    """Every field the driver gets is the artefact's but the certificate bytes."""
+    kube = _kube()
+    served = json.loads(kube.exec("rot-ttl/httpbin", "istio-proxy", ["pilot-agent", "request", "GET", RECORD_PATH], 1).stdout)
+    assert served != envelope(FILTERED) and _without_certificates(served) == _without_certificates(envelope(FILTERED))
 
 
 def test_failed_requests_and_the_longest_gap_are_reported() -> None:

@@ -1,7 +1,9 @@
 """Envoy SDS secrets, as ``istioctl proxy-config secret -o json`` prints them: the workload cert chain and ROOTCA.
 
 The JSON is Envoy's ``SecretsConfigDump`` (snake_case from ``/config_dump``, camelCase from istioctl's protojson;
-both are read). ``summary_table`` reproduces istioctl's table byte for byte (the golden outputs in
+both are read), or the ``SecretsConfigDump.DynamicSecret`` entries ``/config_dump?resource=dynamic_active_secrets``
+lists (``parse_secrets`` says which Envoy answer shapes it takes, and why). ``summary_table`` reproduces istioctl's
+table byte for byte (the golden outputs in
 ../shared/istio/proxy-artifacts/istioctl-secret/ are compared by a test); the facts behind it, from
 istioctl/pkg/writer/compare/sds (https://github.com/istio/istio/tree/master/istioctl/pkg/writer/compare/sds):
 warming secrets first, then active ones; a SPIFFE validator's trust bundles give one ROOTCA row per trust
@@ -129,18 +131,85 @@ def _secret_items(entry: Mapping[str, Any], state: str) -> list[SecretItem]:
     return [SecretItem(name, state, certs, certs[0].trust_domain if certs else None)]
 
 
-def parse_secrets(doc: Mapping[str, Any]) -> tuple[SecretItem, ...]:
-    """Secrets of a SecretsConfigDump (or a full config dump containing one): warming first, then active."""
-    configs = doc.get("configs", [doc])
-    items: list[SecretItem] = []
+ACTIVE_SECRETS = "dynamic_active_secrets"
+ACTIVE_SECRETS_DUMP = f"config_dump?resource={ACTIVE_SECRETS}"  # the Envoy admin path whose answer parse_secrets reads
+_STATES = {"dynamic_active_secrets": "ACTIVE", "dynamic_warming_secrets": "WARMING"}
+_DUMP_FIELDS = {"@type", "static_secrets", "staticSecrets", "dynamic_active_secrets", "dynamicActiveSecrets",
+                "dynamic_warming_secrets", "dynamicWarmingSecrets"}
+
+
+def _describe(value: Any) -> str:
+    """What a JSON value is, in a few words on one line (for an error message)."""
+    if isinstance(value, Mapping):
+        keys = sorted(str(k) for k in value)
+        shown = ", ".join(repr(k) for k in keys[:6]) + (", ..." if len(keys) > 6 else "")
+        return f"a JSON object with keys {shown}" if keys else "an empty JSON object"
+    if isinstance(value, list):
+        return f"a JSON array of {len(value)} item{'' if len(value) == 1 else 's'}"
+    return {str: "a JSON string", bool: "a JSON boolean", type(None): "JSON null"}.get(type(value), "a JSON number")
+
+
+def _type_name(config: Mapping[str, Any]) -> str:
+    return str(config.get("@type", "")).rsplit("/", 1)[-1]
+
+
+def _is_dump(config: Mapping[str, Any]) -> bool:
+    """A SecretsConfigDump: typed as one, or (istioctl, hand-made) untyped with only its fields."""
+    name = _type_name(config)
+    return name.endswith(".SecretsConfigDump") if name else set(config) <= _DUMP_FIELDS
+
+
+def _not_secrets(got: str) -> ValueError:
+    return ValueError(f"not an Envoy secrets dump: expected a SecretsConfigDump or the SecretsConfigDump.DynamicSecret "
+                      f"entries of {ACTIVE_SECRETS_DUMP}, got {got}")
+
+
+def parse_secrets(doc: Mapping[str, Any], resource: str = ACTIVE_SECRETS) -> tuple[SecretItem, ...]:
+    """Secrets Envoy reported: warming first, then active. Raises ValueError (one line) on any other document.
+
+    Two shapes (Envoy admin docs, https://www.envoyproxy.io/docs/envoy/latest/operations/admin, "/config_dump" and
+    "/config_dump?resource={}"): ``/config_dump`` (and istioctl) give a ConfigDump whose ``configs`` hold one
+    ``envoy.admin.v3.SecretsConfigDump`` among the other dumps, or that dump alone; ``/config_dump?resource=F`` gives
+    the elements of the repeated field F themselves under ``configs``, each an Any of
+    ``envoy.admin.v3.SecretsConfigDump.DynamicSecret`` (envoyproxy/envoy source/server/admin/config_dump_handler.cc,
+    ``addResourceToDump``: ``dump.add_configs()->PackFrom(msg)`` per element). Those entries do not say whether they
+    were active or warming: ``resource`` (the F that was asked for, ``dynamic_active_secrets`` by default) does.
+    Envoy omits empty repeated fields, so a proxy with no secret yet answers ``{}``: no secrets, not an error.
+    """
+    if not isinstance(doc, Mapping):
+        raise _not_secrets(_describe(doc))
+    configs = doc.get("configs")
+    if configs is None:
+        if not _is_dump(doc):
+            raise _not_secrets(_describe(doc))
+        configs = [doc]
+    elif not isinstance(configs, list):
+        raise _not_secrets(f"configs is {_describe(configs)}")
+    warming: list[SecretItem] = []
+    active: list[SecretItem] = []
+    others: set[str] = set()  # the other dumps of a whole /config_dump, or what came instead of secrets
+    about_secrets = False
     for cfg in configs:
-        if "@type" in cfg and not str(cfg["@type"]).endswith("SecretsConfigDump"):
-            continue
-        for entry in _get(cfg, "dynamic_warming_secrets") or ():
-            items += _secret_items(entry, "WARMING")
-        for entry in _get(cfg, "dynamic_active_secrets") or ():
-            items += _secret_items(entry, "ACTIVE")
-    return tuple(items)
+        if not isinstance(cfg, Mapping):
+            raise _not_secrets(f"a configs entry that is {_describe(cfg)}")
+        name = _type_name(cfg)
+        if name.endswith(".SecretsConfigDump.DynamicSecret"):
+            state = _STATES.get(resource)
+            if state is None:
+                raise ValueError(f"DynamicSecret entries of resource {resource!r}: expected one of {', '.join(_STATES)}")
+            (active if state == "ACTIVE" else warming).extend(_secret_items(cfg, state))
+            about_secrets = True
+        elif _is_dump(cfg):
+            about_secrets = True
+            for entry in _get(cfg, "dynamic_warming_secrets") or ():
+                warming += _secret_items(entry, "WARMING")
+            for entry in _get(cfg, "dynamic_active_secrets") or ():
+                active += _secret_items(entry, "ACTIVE")
+        else:
+            others.add(name or "an entry without @type")
+    if configs and not about_secrets:
+        raise _not_secrets(f"configs of {', '.join(sorted(others))}")
+    return tuple(warming + active)
 
 
 def workload_secret(items: Sequence[SecretItem]) -> SecretItem | None:
