@@ -19,7 +19,9 @@ FIELD_MANAGER = "mtls-conformance"
 # Patch bodies here are partial objects: say so explicitly (the client picks JSON Patch first and only rewrites it to a
 # strategic merge patch for non-list bodies as a fallback in rest.py).
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
-__all__ = ["FIELD_MANAGER", "RUN_LABEL", "ExecResult", "Kube", "KubeClient", "ObjectRef", "PodInfo", "envoy_admin"]
+PROXY_CONTAINER = "istio-proxy"  # the injected proxy's name, classic or native
+__all__ = ["FIELD_MANAGER", "PROXY_CONTAINER", "RUN_LABEL", "ExecResult", "Kube", "KubeClient", "ObjectRef", "PodInfo", "envoy_admin",
+           "pod_info"]
 
 # Kinds the harness creates, deleted by run label in this order (namespaces last: deleting them removes the rest).
 CLEANUP_KINDS: tuple[tuple[str, str], ...] = (
@@ -62,10 +64,18 @@ class PodInfo:
     containers: tuple[str, ...] = ()
     ephemeral_containers: tuple[str, ...] = ()
     ready: bool = False
+    # native sidecars (init containers with restartPolicy Always); also in ``containers``, after the regular ones
+    restartable_init_containers: tuple[str, ...] = ()
 
     @property
     def has_sidecar(self) -> bool:
-        return "istio-proxy" in self.containers
+        """An Istio sidecar, classic (in spec.containers) or native (a restartable init container)."""
+        return PROXY_CONTAINER in self.containers
+
+    @property
+    def app_containers(self) -> tuple[str, ...]:
+        """The regular containers other than istio-proxy, in spec order: where a probe from this pod runs."""
+        return tuple(c for c in self.containers if c != PROXY_CONTAINER and c not in self.restartable_init_containers)
 
     @property
     def key(self) -> str:
@@ -98,6 +108,37 @@ class Kube(Protocol):
     def deployment_ready(self, namespace: str, name: str) -> bool: ...
     def deployment_images(self, namespace: str, name: str) -> list[str]: ...
     def restart_deployment(self, namespace: str, name: str) -> None: ...
+
+
+def pod_info(pod: Mapping[str, Any]) -> PodInfo:
+    """A pod in the API's JSON form (camelCase, as the API server returns it) as the harness sees it.
+
+    ``containers`` is what can be exec'd into: the regular containers, then the restartable init containers (an init
+    container with ``restartPolicy: Always`` is a Kubernetes native sidecar; it keeps running beside the app). Since
+    Istio 1.27 on Kubernetes >= 1.33 the injector puts istio-proxy there (ENABLE_NATIVE_SIDECARS=auto) instead of in
+    ``spec.containers``. Ordinary init containers (istio-init) have run to completion and are left out.
+
+    Whether the pod has a sidecar is read from the spec, not from the injector's ``sidecar.istio.io/status`` annotation:
+    the spec is what the kubelet runs and what exec and logs address by name, while the annotation is a record of the
+    injection that any client can write or copy (a pod template copied from an injected pod carries it) and does not
+    say the container is there. For an injected pod both agree (tests/test_executor_pod_shapes.py checks it).
+
+    ``ready`` is the pod's Ready condition: the kubelet sets it True only when every regular container and every
+    restartable init container is ready (kubernetes pkg/kubelet/status/generate.go, GenerateContainersReadyCondition),
+    so it covers a native istio-proxy, whose status is in ``initContainerStatuses``, not ``containerStatuses``.
+    """
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+
+    def names(containers: Any) -> tuple[str, ...]:
+        return tuple(str(c["name"]) for c in containers or [] if c.get("name"))
+
+    restartable = names(c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always")
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    return PodInfo(name=str(meta.get("name") or ""), namespace=str(meta.get("namespace") or ""), ip=str(status.get("podIP") or ""),
+                   node=str(spec.get("nodeName") or ""), labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+                   containers=names(spec.get("containers")) + restartable,
+                   ephemeral_containers=names(spec.get("ephemeralContainers")),
+                   ready=conditions.get("Ready") == "True", restartable_init_containers=restartable)
 
 
 def envoy_admin(kube: Kube, pod: PodInfo, path: str, timeout_s: float) -> ExecResult:
@@ -330,12 +371,8 @@ class KubeClient:
                                                  _request_timeout=self.request_timeout_s).items:
             if p.metadata.deletion_timestamp is not None or p.status.phase != "Running":
                 continue
-            conditions = {c.type: c.status for c in (p.status.conditions or [])}
-            found.append(PodInfo(
-                name=p.metadata.name, namespace=namespace, ip=p.status.pod_ip or "", node=p.spec.node_name or "",
-                labels=dict(p.metadata.labels or {}), containers=tuple(c.name for c in p.spec.containers),
-                ephemeral_containers=tuple(c.name for c in (p.spec.ephemeral_containers or [])),
-                ready=conditions.get("Ready") == "True"))
+            # back to the API's JSON form (camelCase keys) for the pure parser; V1Container keeps restartPolicy
+            found.append(pod_info(self.api_client.sanitize_for_serialization(p)))
         return found
 
     def deployment_ready(self, namespace: str, name: str) -> bool:
