@@ -15,7 +15,11 @@ import yaml
 
 from mtls_conformance.errors import InputError
 
-_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?$")
+# ASCII digits only (``\d`` would also take e.g. Arabic-Indic digits), at most 4 per part (Istio's are 1-2 digits),
+# and an optional suffix captured only to refuse it by name: a pre-release must not silently become its release.
+_VERSION_RE = re.compile(r"v?([0-9]{1,4})\.([0-9]{1,4})(?:\.([0-9]{1,4}))?(-[0-9A-Za-z.+-]*|\+[0-9A-Za-z.+-]*)?")
+_MAX_INPUT = 64
+_HOW = "use MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 1.30 or 1.30.3"
 
 
 @dataclass(frozen=True, order=True)
@@ -84,10 +88,17 @@ class VersionCatalog:
 
 
 def parse_version(text: str, where: str = "--istio-version") -> IstioVersion:
-    m = _VERSION_RE.match(str(text).strip())
+    """MAJOR.MINOR or MAJOR.MINOR.PATCH (a leading ``v`` is allowed). Pre-releases (1.30.1-rc.0) are refused."""
+    raw = str(text)
+    shown = repr(raw if len(raw) <= _MAX_INPUT else raw[:_MAX_INPUT] + "...")
+    m = _VERSION_RE.fullmatch(raw.strip()) if len(raw) <= _MAX_INPUT else None
     if not m:
-        raise InputError(where, f"{text!r} is not an Istio version", "use MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 1.30 or 1.30.3")
-    major, minor, patch, _pre = m.groups()
+        raise InputError(where, f"{shown} is not an Istio version", _HOW)
+    major, minor, patch, suffix = m.groups()
+    if suffix is not None:
+        release = f"{major}.{minor}" + (f".{patch}" if patch is not None else "")
+        raise InputError(where, f"{shown} is a pre-release or build, which the suite does not install or test",
+                         f"use the release itself ({release}) or the line ({major}.{minor})")
     return IstioVersion(int(major), int(minor), int(patch) if patch is not None else None)
 
 
@@ -110,10 +121,20 @@ def catalog() -> VersionCatalog:
         )
         for f in raw["facts"]
     )
+    pinned = {str(k): str(v) for k, v in raw["pinned_patch"].items()}
+    for line, patch in pinned.items():
+        version = parse_version(patch, f"data/istio-versions.yaml pinned_patch {line}")
+        if version.patch is None or version.minor_line != line:
+            raise InputError("data/istio-versions.yaml", f"pinned_patch {line}: {patch} is not a patch release of {line}",
+                             "pin MAJOR.MINOR.PATCH of that line")
+    missing = [str(v) for v in supported if v.minor_line not in pinned]
+    if missing:
+        raise InputError("data/istio-versions.yaml", "no pinned_patch for " + ", ".join(missing),
+                         "pin the newest patch of each supported line, with its evidence")
     return VersionCatalog(
         supported=supported,
         latest_stable=parse_version(raw["latest_stable"], "data/istio-versions.yaml"),
-        pinned_patch={str(k): str(v) for k, v in raw["pinned_patch"].items()},
+        pinned_patch=pinned,
         facts=facts,
         source=raw["source"],
     )

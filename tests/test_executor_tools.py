@@ -191,3 +191,100 @@ def test_docker_status_reasons() -> None:
     up = FakeRunner().on("docker", "version", stdout="28.2.2\n")
     assert docker_status(up, 3, {}) == (True, "Docker 28.2.2")
     assert up.kwargs[0]["timeout"] == 3
+
+
+# --- a release that cannot be fetched: one line naming the version and the URL ------------------------------------
+# The real HttpDownloader, with requests.get replaced: the exception types are requests' own (requests API docs,
+# https://requests.readthedocs.io/en/latest/api/#exceptions: ConnectionError, Timeout, ... all RequestException), and
+# the 404 is a real requests.Response with status 404, what requests returns (it raises nothing) when GitHub has no
+# such release asset (https://requests.readthedocs.io/en/latest/user/quickstart/#response-status-codes).
+def _http_toolbox(tmp_path: Path, get: object, monkeypatch: pytest.MonkeyPatch) -> Toolbox:
+    import requests
+
+    from mtls_conformance.executor import download
+
+    monkeypatch.setattr(requests, "get", get)  # the module download.py calls requests.get on
+    return Toolbox(FakeRunner(), download.HttpDownloader(timeout_s=5, progress=io.StringIO()), cache_root=tmp_path,
+                   plat=Platform("linux", "amd64"), progress=io.StringIO())
+
+
+def _not_found(url: str, **_: object) -> object:
+    import requests
+
+    response = requests.Response()
+    response.status_code, response.reason, response.url = 404, "Not Found", url
+    response.raw = io.BytesIO(b"Not Found")  # the body stream requests closes on exit
+    return response
+
+
+def test_unpublished_istio_release_is_one_line_naming_version_and_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    box = _http_toolbox(tmp_path, _not_found, monkeypatch)
+    with pytest.raises(HarnessError) as err:
+        box.istio_release("1.30.7")
+    line = err.value.one_line()
+    assert "\n" not in line and line.startswith("Istio 1.30.7: ")
+    assert "https://github.com/istio/istio/releases/download/1.30.7/istio-1.30.7-linux-amd64.tar.gz.sha256" in line
+    assert "HTTP 404" in line and "fix:" in line
+
+
+@pytest.mark.parametrize("exc_name", ["ConnectionError", "Timeout", "SSLError", "ChunkedEncodingError", "TooManyRedirects"])
+def test_network_failures_for_an_istio_release_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc_name: str) -> None:
+    import requests
+
+    def fail(url: str, **_: object) -> object:
+        raise getattr(requests.exceptions, exc_name)(f"simulated for {url}")
+
+    with pytest.raises(HarnessError) as err:
+        _http_toolbox(tmp_path, fail, monkeypatch).istio_release("1.31.4")
+    line = err.value.one_line()
+    assert line.startswith("Istio 1.31.4: https://github.com/istio/istio/releases/download/1.31.4/") and exc_name in line
+    assert "\n" not in line and not list(tmp_path.rglob("*.part"))
+
+
+def test_archive_missing_after_its_checksum_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The .sha256 is published but the archive answers 404 (a half-published release)."""
+    import requests
+
+    url = "https://github.com/istio/istio/releases/download/1.30.6/istio-1.30.6-linux-amd64.tar.gz"
+
+    def get(u: str, **_: object) -> object:
+        if u == url + ".sha256":
+            response = requests.Response()
+            response.status_code, response._content = 200, f"{'a' * 64}  istio-1.30.6-linux-amd64.tar.gz\n".encode()
+            return response
+        return _not_found(u)
+
+    with pytest.raises(HarnessError) as err:
+        _http_toolbox(tmp_path, get, monkeypatch).istio_release("1.30.6")
+    assert err.value.one_line().startswith(f"Istio 1.30.6: {url}: not published there (HTTP 404)")
+
+
+def test_istio_pinned_digest_is_enforced_and_only_for_pinned_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mtls_conformance.versions import catalog
+
+    spec = istio_spec()
+    pinned = set(catalog().pinned_patch.values())
+    for version, by_platform in spec.sha256.items():
+        assert version in pinned, f"tools.yaml pins an Istio digest for {version}, which is not a pinned patch"
+        for digest in by_platform.values():
+            assert re.fullmatch(r"[0-9a-f]{64}", digest)
+    # a pinned digest the publisher's file disagrees with stops the download before the archive is fetched
+    url = "https://github.com/istio/istio/releases/download/1.30.6/istio-1.30.6-linux-amd64.tar.gz"
+    archive = istio_archive("1.30.6")
+    dl = FakeDownloader({url: archive, url + ".sha256": f"{sha256(archive)}  istio-1.30.6-linux-amd64.tar.gz\n".encode()})
+    from mtls_conformance.executor import tools as tools_module
+
+    monkeypatch.setattr(tools_module, "istio_spec", lambda: tools_module.IstioSpec(
+        spec.url, spec.checksum_url, spec.charts, spec.istioctl, {"1.30.6": {"linux-amd64": "0" * 64}}))
+    with pytest.raises(HarnessError, match=r"^Istio 1\.30\.6: .*differs from the pinned 000000000000"):
+        toolbox(tmp_path, dl, plat=Platform("linux", "amd64")).istio_release("1.30.6")
+    assert dl.downloaded == []
+
+
+def test_istio_chart_command_refuses_bad_versions_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from mtls_conformance.executor.tools import main
+
+    for bad in ("1.30.1-rc.0", "1.\u0663\u0660", "9" * 80):
+        assert main(["istio-chart", bad, "base"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "VERSION" in err and "Traceback" not in err

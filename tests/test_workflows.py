@@ -90,6 +90,8 @@ def test_the_matrix_step_reads_the_data_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     key, _, value = out.read_text().strip().partition("=")
     assert key == "matrix" and json.loads(value) == [str(v) for v in catalog().supported]
+    for version in catalog().supported:  # each job installs its line's pinned patch, shown in the log and summary
+        assert f"Istio {version}: installs {catalog().pinned_patch[str(version)]}" in result.stdout
 
 
 def test_nightly_runs_the_standard_profile_per_version_and_uploads_reports() -> None:

@@ -26,6 +26,12 @@ def _failed(url: str, why: str) -> HarnessError:
                         "check your internet connection or proxy (HTTPS_PROXY), or put the tool on PATH / in the cache by hand")
 
 
+def _status(url: str, status: int) -> HarnessError:
+    if status in (403, 404, 410):  # GitHub answers 404 for a release asset that was never published
+        return HarnessError(url, f"not published there (HTTP {status})", "check that this release exists, or choose another version")
+    return _failed(url, f"HTTP {status}")
+
+
 class HttpDownloader:
     """requests-based downloads with a progress line on stderr for large files."""
 
@@ -39,7 +45,7 @@ class HttpDownloader:
         except requests.RequestException as exc:
             raise _failed(url, exc.__class__.__name__) from None
         if response.status_code != 200:
-            raise _failed(url, f"HTTP {response.status_code}")
+            raise _status(url, response.status_code)
         return response.text
 
     def download(self, url: str, dest: Path) -> None:
@@ -48,7 +54,7 @@ class HttpDownloader:
         try:
             with requests.get(url, stream=True, timeout=self.timeout_s) as response:
                 if response.status_code != 200:
-                    raise _failed(url, f"HTTP {response.status_code}")
+                    raise _status(url, response.status_code)
                 total = int(response.headers.get("content-length") or 0)
                 done, shown = 0, -1
                 with partial.open("wb") as out:
@@ -63,4 +69,11 @@ class HttpDownloader:
         except requests.RequestException as exc:
             partial.unlink(missing_ok=True)
             raise _failed(url, exc.__class__.__name__) from None
+        except HarnessError:
+            partial.unlink(missing_ok=True)
+            raise
+        except OSError as exc:  # the cache folder is not writable, the disk is full
+            partial.unlink(missing_ok=True)
+            raise HarnessError(str(dest), f"cannot write the download ({exc.strerror or exc.__class__.__name__})",
+                               "free space or fix permissions there, or set MTLS_CONFORMANCE_CACHE") from None
         partial.replace(dest)

@@ -91,6 +91,10 @@ class IstioSpec:
     checksum_url: str
     charts: Mapping[str, str]
     istioctl: str
+    sha256: Mapping[str, Mapping[str, str]]  # version -> platform key -> archive digest, only where evidenced
+
+    def pinned_digest(self, version: str, plat: Platform) -> str | None:
+        return (self.sha256.get(version) or {}).get(plat.key)
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,9 @@ def tool_specs() -> dict[str, ToolSpec]:
 
 def istio_spec() -> IstioSpec:
     raw = _data()["istio"]
-    return IstioSpec(url=raw["url"], checksum_url=raw["checksum_url"], charts=dict(raw["charts"]), istioctl=raw["istioctl"])
+    digests = {str(v): {str(k): str(d) for k, d in (by_platform or {}).items()} for v, by_platform in (raw.get("sha256") or {}).items()}
+    return IstioSpec(url=raw["url"], checksum_url=raw["checksum_url"], charts=dict(raw["charts"]), istioctl=raw["istioctl"],
+                     sha256=digests)
 
 
 def default_cache_root(env: Mapping[str, str] | None = None) -> Path:
@@ -302,12 +308,21 @@ class Toolbox:
         url, checksum_url = spec.url.format(**values), spec.checksum_url.format(**values)
         archive = folder / url.rsplit("/", 1)[-1]
         self._say(f"fetching Istio {version} ({url})")
-        archive_sha = self._download_verified(url, checksum_url, archive, None)
-        with tarfile.open(archive, "r:gz") as tar:
-            if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: refuse links and paths that leave the folder
-                tar.extractall(folder, filter="data")
-            else:
-                tar.extractall(folder)  # noqa: S202 (the archive's checksum was verified against the publisher's)
+        try:
+            archive_sha = self._download_verified(url, checksum_url, archive, spec.pinned_digest(version, self.platform))
+        except HarnessError as exc:
+            # One line naming the release and the URL that failed (a pin with no release behind it ends here).
+            raise HarnessError(f"Istio {version}", f"{exc.where}: {exc.problem}",
+                               exc.fix + "; the releases are listed at https://github.com/istio/istio/releases") from None
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: refuse links and paths that leave the folder
+                    tar.extractall(folder, filter="data")
+                else:
+                    tar.extractall(folder)  # noqa: S202 (the archive's checksum was verified against the publisher's)
+        except (tarfile.TarError, OSError) as exc:
+            raise HarnessError(f"Istio {version}", f"cannot unpack {url} ({exc.__class__.__name__}: {exc})",
+                               f"delete {folder} and retry; if it persists, report the release as broken") from None
         archive.unlink()
         missing = [s for s in subpaths if not (root / s).exists()]
         if missing:
