@@ -12,10 +12,14 @@ from mtls_conformance.engine.model import ClientSends, Mode
 from mtls_conformance.observe.envoy_config import (
     ClientTls,
     client_cluster_sends,
+    client_wire,
+    cluster_endpoints,
     cluster_excerpt,
     cluster_tls,
     config_dump_evidence,
+    endpoint_tls_modes,
     endpoints,
+    has_eds,
     inbound_chains,
     inbound_excerpt,
     inbound_mode,
@@ -105,6 +109,37 @@ def test_endpoints_tls_mode_metadata() -> None:
     assert [(e.address, e.port, e.tls_mode) for e in httpbin] == [("10.244.0.178", 80, "istio")]
     istiod = [e for e in eps if e.cluster == "outbound|15012||istiod.istio-system.svc.cluster.local"]
     assert istiod and all(e.tls_mode is None for e in istiod)  # istiod has no sidecar: plaintext under auto mTLS
+
+
+def test_endpoint_tls_modes_per_outbound_cluster() -> None:
+    """EDS from endpoints.config_dump.json (the section ``/config_dump?include_eds=true`` adds): labels per cluster."""
+    eds = _load("endpoints")
+    assert has_eds(eds) and not has_eds(_load("describe-http_config"))
+    assert endpoint_tls_modes(eds, "outbound|9080||productpage.default.svc.cluster.local") == {"istio"}
+    assert endpoint_tls_modes(eds, "outbound|9200||elasticsearch.skywalking.svc.cluster.local") == {None}  # no sidecar
+    reviews = cluster_endpoints(eds, "outbound|9080||reviews.default.svc.cluster.local")
+    assert [(e.address, e.tls_mode) for e in reviews] == [("10.244.0.192", "istio"), ("10.244.0.193", "istio"), ("10.244.0.195", "istio")]
+    assert reviews[0].workload == "reviews-v3;default;reviews;v3;Kubernetes"
+    assert endpoint_tls_modes(eds, "outbound|1||missing") == frozenset()
+
+
+def test_client_wire_joins_the_cluster_with_its_endpoints() -> None:
+    """The real auto-mTLS cluster and the real EDS in one dump (the shape of ``config_dump?include_eds=true``).
+
+    DERIVED: the CDS artefact's cluster is the v1 subset; EDS has the subset-less ``outbound|9080||productpage...``, so
+    the cluster is renamed to it (istio/istio@86c9f01fd735 pilot/pkg/model/service.go BuildSubsetKey, lines 1860-1862).
+    """
+    clusters = _load("describe-http_config")
+    cluster = clusters["configs"][1]["dynamic_active_clusters"][0]["cluster"]
+    cluster["name"] = "outbound|9080||productpage.default.svc.cluster.local"
+    joined = {"configs": [*clusters["configs"], *_load("endpoints")["configs"]]}
+    wire = client_wire(joined, cluster["name"])
+    assert wire is not None and wire.per_endpoint and wire.eds
+    assert wire.sends() == {ClientSends.ISTIO_MUTUAL}
+    assert "endpoint 10.244.0.194:9080 tlsMode=istio -> istio_mutual" in wire.excerpt()
+    no_eds = client_wire(clusters, cluster["name"])
+    assert no_eds is not None and no_eds.sends() == frozenset() and "include_eds=true" in no_eds.excerpt()
+    assert client_wire(joined, "outbound|1||missing") is None
 
 
 def test_load_dump_rejects_other_json() -> None:

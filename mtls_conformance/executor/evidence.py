@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mtls_conformance.engine.endpoint_tls import EndpointLabel, endpoint_tls_mode
 from mtls_conformance.engine.model import ClientSends, Expectation, Mode
 from mtls_conformance.observe import capture, envoy_config, metrics
 from mtls_conformance.observe.model import Evidence, ProbeObservation
@@ -30,19 +31,43 @@ def server_holds(port: int, mode: Mode) -> Holds:
     return holds
 
 
-def client_holds(cluster: str, sends: ClientSends, server_has_sidecar: bool) -> Holds:
-    """Predicate on a client sidecar's dump: the outbound cluster's transport socket sends what the engine expects."""
-    endpoint_mode = "istio" if server_has_sidecar else None
+def client_holds(cluster: str, sends: ClientSends, endpoint: EndpointLabel) -> Holds:
+    """Predicate on a client sidecar's dump (read with EDS): the cluster sends what the engine expects to its endpoints.
+
+    ``endpoint`` is the engine's per-endpoint auto-mTLS decision (engine/endpoint_tls.py). With auto mTLS the wire
+    depends on each endpoint's ``tlsMode`` in EDS, so every endpoint must carry the label the engine decided and the
+    cluster must send ``sends`` to it; an explicit transport socket sends the same to every endpoint, labels aside.
+    """
 
     def holds(text: str) -> tuple[bool, str]:
         dump = envoy_config.load_dump(text)
-        return envoy_config.client_cluster_sends(dump, cluster, sends, endpoint_mode), envoy_config.cluster_excerpt(dump, cluster)
+        wire = envoy_config.client_wire(dump, cluster)
+        if wire is None:
+            return False, envoy_config.cluster_excerpt(dump, cluster)
+        ok = wire.sends() == {sends}
+        if wire.per_endpoint:
+            ok = ok and all(e.tls_mode == endpoint.tls_mode for e in wire.endpoints)
+        expected = f"engine: {sends.value}; endpoint tlsMode={endpoint.tls_mode or 'none'} ({endpoint.why})"
+        return ok, f"{wire.excerpt()}\n  {expected}"
 
     return holds
 
 
+def client_check(scenario: Scenario, expectation: Expectation) -> tuple[str, str, Holds]:
+    """The client sidecar's check for a Service probe: (its cluster, a description, the predicate)."""
+    server = scenario.workload(expectation.probe.target)
+    cluster = outbound_cluster(server.host, expectation.probe.port)
+    endpoint = endpoint_tls_mode(scenario, expectation)
+    describe = f"{cluster} sends {expectation.client_sends.value} (endpoint tlsMode={endpoint.tls_mode or 'none'})"
+    return cluster, describe, client_holds(cluster, expectation.client_sends, endpoint)
+
+
 def config_evidence(scenario: Scenario, expectation: Expectation, server_dump: str | None, client_dump: str | None) -> list[Evidence]:
-    """What the two proxies' config says about this probe, independent of any header."""
+    """What the two proxies' config says about this probe, independent of any header.
+
+    The client dump must include EDS (``config_dump?include_eds=true``): with auto mTLS, what the client sends depends on
+    each endpoint's ``tlsMode`` (the same reading as ``client_holds``).
+    """
     probe = expectation.probe
     found: list[Evidence] = []
     if server_dump is not None:
@@ -57,11 +82,18 @@ def config_evidence(scenario: Scenario, expectation: Expectation, server_dump: s
         dump = envoy_config.load_dump(client_dump)
         server = scenario.workload(probe.target)
         cluster = outbound_cluster(server.host, probe.port)
-        tls = envoy_config.cluster_tls(dump, cluster)
-        if tls is not None:
-            sends = tls.sends_to("istio" if server.sidecar else None)
-            found.append(Evidence("config-dump", sends in (ClientSends.ISTIO_MUTUAL, ClientSends.MUTUAL),
-                                  f"client {probe.source} cluster sends {sends.value}", envoy_config.cluster_excerpt(dump, cluster)))
+        wire = envoy_config.client_wire(dump, cluster)
+        if wire is not None:
+            sends = wire.sends()
+            if len(sends) == 1:
+                (one,) = sends
+                found.append(Evidence("config-dump", one in (ClientSends.ISTIO_MUTUAL, ClientSends.MUTUAL),
+                                      f"client {probe.source} cluster sends {one.value}", wire.excerpt()))
+            else:
+                why = ("sends " + " or ".join(sorted(s.value for s in sends)) + " depending on the endpoint") if sends else (
+                    "uses auto mTLS and the dump shows no endpoint to decide on")
+                found.append(Evidence("config-dump", None, f"client {probe.source} cluster {why}: the configuration cannot tell",
+                                      wire.excerpt()))
     return found
 
 

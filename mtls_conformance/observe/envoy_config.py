@@ -11,6 +11,13 @@ Client side: an outbound cluster with auto mTLS has ``transport_socket_matches``
 endpoints labelled ``tlsMode: istio``) and ``tlsMode-disabled`` (plaintext otherwise); an explicit DestinationRule
 TLS setting becomes the cluster's ``transport_socket`` (pilot/pkg/networking/core/cluster_tls.go,
 ``applyUpstreamTLSSettings``).
+
+Endpoints (EDS, only in ``/config_dump?include_eds=true``): ``EndpointsConfigDump`` ->
+``dynamic_endpoint_configs[].endpoint_config`` (a ``ClusterLoadAssignment``: ``cluster_name``, ``endpoints[]`` ->
+``lb_endpoints[]`` -> ``metadata.filter_metadata``). istiod decides auto mTLS per endpoint
+(pilot/pkg/xds/endpoints/mtls_checker.go ``checkMtlsEnabled``) and writes ``envoy.transport_socket_match: {tlsMode:
+istio}`` only on endpoints it considers mTLS (pilot/pkg/networking/util/util.go ``AppendLbEndpointMetadata``); an
+auto-mTLS cluster's ``tlsMode-istio`` match applies to exactly those, ``tlsMode-disabled`` (plaintext) to the rest.
 """
 
 from __future__ import annotations
@@ -251,10 +258,14 @@ def cluster_excerpt(dump: Dump, cluster: str) -> str:
     tls = cluster_tls(dump, cluster)
     if tls is None:
         return f"cluster {cluster}: not in the dump"
+    return cluster_excerpt_of(tls)
+
+
+def cluster_excerpt_of(tls: ClusterTls) -> str:
     extra = f" alpn={','.join(tls.alpn)}" if tls.alpn else ""
     extra += f" sni={tls.sni}" if tls.sni else ""
     extra += f" verify={','.join(tls.verify_sans)}" if tls.verify_sans else ""
-    return f"cluster {cluster}: {tls.kind.value}{extra}"
+    return f"cluster {tls.cluster}: {tls.kind.value}{extra}"
 
 
 # ---------------------------------------------------------------- endpoints
@@ -267,6 +278,11 @@ class EndpointTls:
     port: int
     tls_mode: str | None  # "istio" when the pod has a sidecar (label security.istio.io/tlsMode), else None
     workload: str = ""
+
+
+def has_eds(dump: Dump) -> bool:
+    """Whether the dump carries EDS at all (``/config_dump`` omits it unless asked with ``?include_eds=true``)."""
+    return any(True for _ in _configs(dump, "EndpointsConfigDump"))
 
 
 def endpoints(dump: Dump) -> tuple[EndpointTls, ...]:
@@ -285,6 +301,57 @@ def endpoints(dump: Dump) -> tuple[EndpointTls, ...]:
                             workload=str(meta.get("istio", {}).get("workload", "")),
                         ))
     return tuple(result)
+
+
+def cluster_endpoints(dump: Dump, cluster: str) -> tuple[EndpointTls, ...]:
+    """The EDS endpoints of one cluster (``outbound|PORT||HOST``); empty without EDS or without endpoints."""
+    return tuple(e for e in endpoints(dump) if e.cluster == cluster)
+
+
+def endpoint_tls_modes(dump: Dump, cluster: str) -> frozenset[str | None]:
+    """The ``tlsMode`` labels the cluster's endpoints carry (None: an endpoint without the label)."""
+    return frozenset(e.tls_mode for e in cluster_endpoints(dump, cluster))
+
+
+@dataclass(frozen=True)
+class ClientWire:
+    """What a client cluster puts on the wire, per endpoint: its transport socket(s) and, for auto mTLS, EDS labels."""
+
+    tls: ClusterTls
+    endpoints: tuple[EndpointTls, ...]  # the cluster's EDS endpoints
+    eds: bool  # the dump carries EDS
+
+    @property
+    def per_endpoint(self) -> bool:
+        """Whether the wire depends on endpoint labels (auto mTLS ``transport_socket_matches``)."""
+        return self.tls.kind is ClientTls.AUTO
+
+    def sends(self) -> frozenset[ClientSends]:
+        """What reaches the endpoints; empty when auto mTLS decides and there are no endpoints to decide on."""
+        if not self.per_endpoint:
+            return frozenset({self.tls.sends_to(None)})
+        return frozenset(self.tls.sends_to(e.tls_mode) for e in self.endpoints)
+
+    def excerpt(self) -> str:
+        lines = [cluster_excerpt_of(self.tls)]
+        if not self.per_endpoint:
+            return lines[0]
+        if not self.eds:
+            lines.append("  no EDS in the dump (read /config_dump?include_eds=true): the endpoints' tlsMode is unknown")
+        elif not self.endpoints:
+            lines.append(f"  EDS has no endpoints for {self.tls.cluster}")
+        for e in self.endpoints:
+            label = e.tls_mode or "none"
+            lines.append(f"  endpoint {e.address}:{e.port} tlsMode={label} -> {self.tls.sends_to(e.tls_mode).value}")
+        return "\n".join(lines)
+
+
+def client_wire(dump: Dump, cluster: str) -> ClientWire | None:
+    """The cluster's TLS joined with its EDS endpoints; None when the dump has no such cluster."""
+    tls = cluster_tls(dump, cluster)
+    if tls is None:
+        return None
+    return ClientWire(tls, cluster_endpoints(dump, cluster), has_eds(dump))
 
 
 def load_dump(text: str) -> Dump:
