@@ -10,30 +10,47 @@ encryption was not verified instead of pretending it was.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mtls_conformance.engine.model import Expectation, Failure
-from mtls_conformance.observe.model import Evidence, Outcome, ProbeObservation
+from mtls_conformance.engine.model import Expectation
+from mtls_conformance.observe.model import Evidence, ProbeObservation
+from mtls_conformance.outcomes import Outcome, ProbeOutcome, Status
+from mtls_conformance.outcomes import says as _says
+
+__all__ = ["Agreement", "Status", "Verdict", "evidence_agreement", "header_evidence", "judge"]
 
 
-class Status(enum.StrEnum):
-    PASS = "pass"  # noqa: S105  (a verdict, not a password)
-    FAIL = "fail"
-    ERROR = "error"  # the suite could not observe (inconclusive after retries)
-    SKIP = "skip"
+@dataclass(frozen=True)
+class Agreement:
+    """What the evidence sources say about encryption, source by source (a source may give several records)."""
+
+    mtls: tuple[str, ...]  # sources that say mTLS
+    plaintext: tuple[str, ...]  # sources that say plaintext
+    silent: tuple[str, ...]  # sources that cannot tell
+
+    @property
+    def disputed(self) -> bool:
+        return bool(self.mtls and self.plaintext)
+
+    @property
+    def says_mtls(self) -> bool | None:
+        """The encryption the sources agree on; None when none of them can tell or when they disagree."""
+        if self.disputed or not (self.mtls or self.plaintext):
+            return None
+        return bool(self.mtls)
+
+    def __str__(self) -> str:
+        opinions = {f"{s}={_says(True)}" for s in self.mtls} | {f"{s}={_says(False)}" for s in self.plaintext}
+        return ", ".join(sorted(opinions))
 
 
-_FAILURE_OUTCOMES: dict[Failure, tuple[Outcome, ...]] = {
-    Failure.RESET: (Outcome.RESET,),
-    Failure.UPSTREAM_503: (Outcome.HTTP_503,),
-    Failure.DENIED_403: (Outcome.HTTP_403,),
-}
-
-
-def _says(value: bool | None) -> str:
-    return "cannot tell" if value is None else ("mTLS" if value else "plaintext")
+def evidence_agreement(evidence: Iterable[Evidence]) -> Agreement:
+    """Do the evidence sources agree on encryption? The only place the suite answers that question."""
+    records = list(evidence)
+    return Agreement(tuple(ev.source for ev in records if ev.says_mtls is True),
+                     tuple(ev.source for ev in records if ev.says_mtls is False),
+                     tuple(ev.source for ev in records if ev.says_mtls is None))
 
 
 def header_evidence(observed: ProbeObservation) -> Evidence:
@@ -82,10 +99,18 @@ class Verdict:
         return (header_evidence(self.observed), *self.evidence)
 
     @property
+    def agreement(self) -> Agreement:
+        return evidence_agreement(self.all_evidence)
+
+    @property
     def mtls_verified(self) -> bool | None:
         """What the evidence agrees on about encryption; None when no source could tell or they disagree."""
-        opinions = {ev.says_mtls for ev in self.all_evidence if ev.says_mtls is not None}
-        return opinions.pop() if len(opinions) == 1 else None
+        return self.agreement.says_mtls
+
+    @property
+    def outcome(self) -> Outcome:
+        """The observed outcome, in the same vocabulary as ``expected.outcome``."""
+        return Outcome.of(self.observed.outcome, self.mtls_verified)
 
     def failure_message(self) -> str:
         e, o = self.expected, self.observed
@@ -117,10 +142,9 @@ def _outcome_problems(expected: Expectation, observed: ProbeObservation) -> list
     if expected.connect and not observed.connected:
         return [f"expected the app to answer, observed {_observed_text(observed)}"]
     if not expected.connect:
-        allowed = _FAILURE_OUTCOMES[expected.failure] if expected.failure else ()
         if observed.connected:
             return [f"expected refusal ({expected.failure}), but the app answered"]
-        if allowed and observed.outcome not in allowed:
+        if expected.failure is not None and observed.outcome is not expected.failure:
             return [f"expected refusal '{expected.failure}', observed '{_observed_text(observed)}'"]
     return []
 
@@ -142,12 +166,13 @@ def _identity_problems(expected: Expectation, observed: ProbeObservation) -> lis
 def judge(case_id: str, expected: Expectation, observed: ProbeObservation, evidence: Sequence[Evidence] = (),
           convergence_s: float | None = None) -> Verdict:
     """Compare one observation (and its independent evidence) with the engine's expectation."""
-    if observed.outcome is Outcome.INCONCLUSIVE:
+    if observed.outcome is ProbeOutcome.INCONCLUSIVE:
         return Verdict(case_id, expected, observed, tuple(evidence), Status.ERROR,
                        ("the probe could not be observed (exec/transport error)",), convergence_s)
     problems = _outcome_problems(expected, observed)
     notes: list[str] = []
     everything = (header_evidence(observed), *evidence)
+    agreement = evidence_agreement(everything)
     if expected.connect and observed.connected:
         for ev in everything:
             if ev.says_mtls is None or ev.says_mtls == expected.mtls:
@@ -157,10 +182,9 @@ def judge(case_id: str, expected: Expectation, observed: ProbeObservation, evide
             else:
                 problems.append(f"expected {_says(expected.mtls)}, {ev.source} says {_says(ev.says_mtls)}: {ev.detail}")
         problems += _identity_problems(expected, observed)
-        if all(ev.says_mtls is None for ev in everything):
-            notes.append(f"encryption not verified: no evidence source could tell ({', '.join(ev.source for ev in everything)})")
-    opinions = {ev.source: ev.says_mtls for ev in everything if ev.says_mtls is not None}
-    if len(set(opinions.values())) > 1:
-        problems.append("evidence sources disagree: " + ", ".join(f"{k}={_says(v)}" for k, v in sorted(opinions.items())))
+        if not (agreement.mtls or agreement.plaintext):
+            notes.append(f"encryption not verified: no evidence source could tell ({', '.join(agreement.silent)})")
+    if agreement.disputed:
+        problems.append(f"evidence sources disagree: {agreement}")
     status = Status.FAIL if problems else Status.PASS
     return Verdict(case_id, expected, observed, tuple(evidence), status, tuple(problems), convergence_s, tuple(notes))

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mtls_conformance.engine import Expectation, expect_all
-from mtls_conformance.engine.model import Failure
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.report import predict as predict_module
 from mtls_conformance.report.diff_render import prediction_html, prediction_text
 from mtls_conformance.report.predict import Prediction, predict, scenario_files, standard_cases
@@ -76,7 +76,7 @@ def _flip_on(version: IstioVersion) -> Callable[[Scenario, IstioVersion | None],
         real = expect_all(scenario, v)
         if v is None or v.line() < version:
             return real
-        return tuple(replace(e, connect=False, mtls=None, failure=Failure.RESET) if e.connect and e.mtls else e for e in real)
+        return tuple(replace(e, connect=False, mtls=None, failure=ProbeOutcome.RESET) if e.connect and e.mtls else e for e in real)
     return fake
 
 

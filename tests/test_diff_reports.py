@@ -11,7 +11,8 @@ import pytest
 from test_report_synthetic import HOSTILE_ID, INCONCLUSIVE, WRONG_PLAINTEXT, case_id, cases, made_up_observation, meta, verdicts
 
 from mtls_conformance.engine import expect_all
-from mtls_conformance.observe.model import Outcome, ProbeObservation
+from mtls_conformance.observe.model import ProbeObservation
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.plan.model import Case
 from mtls_conformance.report import diff_reports, load_report, write_run_report
 from mtls_conformance.report.diff_render import run_diff_html, run_diff_text
@@ -56,10 +57,10 @@ def _new_run() -> list[Verdict]:
         for v in faithful:
             e = v.expected
             if case.id == REGRESSED and e.probe.port == 8000:
-                plain = ProbeObservation(e.probe.id, Outcome.OK, http_status=200, curl_exit=0, raw="SYNTHETIC 200, no XFCC")
+                plain = ProbeObservation(e.probe.id, ProbeOutcome.OK, http_status=200, curl_exit=0, raw="SYNTHETIC 200, no XFCC")
                 out.append(judge(case.id, e, plain, (), 2.0))
             elif case.id == LOST and e.probe.port == 8000:
-                out.append(judge(case.id, e, ProbeObservation(e.probe.id, Outcome.INCONCLUSIVE, raw="SYNTHETIC exec error")))
+                out.append(judge(case.id, e, ProbeObservation(e.probe.id, ProbeOutcome.INCONCLUSIVE, raw="SYNTHETIC exec error")))
             else:
                 out.append(v)
     return out
@@ -160,3 +161,12 @@ def test_report_command_rerenders_and_summarises(reports: tuple[Path, Path], cli
     assert f"  failed: {REGRESSED}" in result.stdout
     assert out.read_text() == reports[1].with_name("report.html").read_text()
     assert cli(["report", str(tmp_path / "missing")]).returncode == 2
+
+
+def test_a_schema_1_0_report_is_still_read(reports: tuple[Path, Path], tmp_path: Path) -> None:
+    """1.1 closed the outcome lists; every 1.0 report already fits them (no 1.0 writer produced status skip)."""
+    old = json.loads(reports[0].read_text())
+    old["schemaVersion"] = "1.0"
+    (tmp_path / "report.json").write_text(json.dumps(old))
+    d = diff_reports(load_report(tmp_path / "report.json"), load_report(reports[1]))
+    assert d.counts["regression"] == 1

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mtls_conformance.engine import Expectation, Failure, expect_all
+from mtls_conformance.engine import Expectation, expect_all
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.scenario import load_scenario
 from mtls_conformance.versions import catalog
 
@@ -44,7 +45,7 @@ def published(e: Expectation) -> str:
     """What the task's curl loop prints for this expectation."""
     if e.connect:
         return "200"
-    assert e.failure is Failure.RESET, f"{e.probe.id}: a refused curl from these tables is a reset, got {e.failure}"
+    assert e.failure is ProbeOutcome.RESET, f"{e.probe.id}: a refused curl from these tables is a reset, got {e.failure}"
     return "000 exit 56"
 
 

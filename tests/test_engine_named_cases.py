@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtls_conformance.engine import ClientSends, Failure, Mode, expect_all
+from mtls_conformance.engine import ClientSends, Mode, expect_all
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.scenario import load_scenario
 
 NAMED = Path(__file__).resolve().parent / "scenarios" / "named"
@@ -24,7 +25,7 @@ def test_most_restrictive_claim_refuted_narrowest_wins() -> None:
     assert "most restrictive" in narrowest.rule.contradiction
 
     control = by_probe[("legacy/curl", "foo/strict-neighbour")]
-    assert control.server_mode is Mode.STRICT and control.connect is False and control.failure is Failure.RESET
+    assert control.server_mode is Mode.STRICT and control.connect is False and control.failure is ProbeOutcome.RESET
 
     sidecar = by_probe[("foo/curl", "foo/httpbin")]
     assert sidecar.connect and sidecar.mtls is True

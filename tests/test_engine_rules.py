@@ -46,11 +46,11 @@ FROM_FOO_CURL = ["cluster.local/ns/foo/sa/curl"]
 # rule id -> (config, probe (from, to, port[, address]), expected outcome, mesh overrides)
 CASES: dict[str, tuple[list[dict[str, Any]], tuple[Any, ...], str, dict[str, Any]]] = {
     "pa.default-permissive": ([], ("legacy/curl", "foo/httpbin", 8000), "plaintext", {}),
-    "pa.scopes": ([pa("default", "foo", "STRICT")], ("legacy/curl", "foo/httpbin", 8000), "fail:reset", {}),
+    "pa.scopes": ([pa("default", "foo", "STRICT")], ("legacy/curl", "foo/httpbin", 8000), "refused:reset", {}),
     "pa.narrowest-wins": ([pa("default", "istio-system", "STRICT"), pa("w", "foo", "PERMISSIVE", {"app": "httpbin"})],
                           ("legacy/curl", "foo/httpbin", 8000), "plaintext", {}),
     "pa.unset-inherits": ([pa("default", "istio-system", "STRICT"), pa("default", "foo", "UNSET")],
-                          ("legacy/curl", "foo/httpbin", 8000), "fail:reset", {}),
+                          ("legacy/curl", "foo/httpbin", 8000), "refused:reset", {}),
     # Same creation second: the name decides (a-... before b-...), as istiod's comparator does.
     "pa.oldest-wins": ([pa("b-strict", "foo", "STRICT", created="2026-01-01T00:00:00Z"),
                         pa("a-disable", "foo", "DISABLE", created="2026-01-01T00:00:00Z")],
@@ -60,16 +60,16 @@ CASES: dict[str, tuple[list[dict[str, Any]], tuple[Any, ...], str, dict[str, Any
     "pa.port-level-target-port": ([pa("w", "foo", "STRICT", {"app": "httpbin"}, {8080: "DISABLE"})],
                                   ("legacy/curl", "foo/httpbin", 8000), "plaintext", {}),
     "pa.port-level-unset-inherits": ([pa("w", "foo", "STRICT", {"app": "httpbin"}, {8080: "UNSET"})],
-                                     ("legacy/curl", "foo/httpbin", 8000), "fail:reset", {}),
+                                     ("legacy/curl", "foo/httpbin", 8000), "refused:reset", {}),
     "pa.port-level-workload-only-port": ([pa("w", "foo", "DISABLE", {"app": "httpbin"}, {18083: "STRICT"})],
-                                         ("legacy/curl", "foo/httpbin", 18083, "pod"), "fail:reset", {}),
+                                         ("legacy/curl", "foo/httpbin", 18083, "pod"), "refused:reset", {}),
     "server.strict": ([pa("default", "istio-system", "STRICT")], ("foo/curl", "foo/httpbin", 8000), "mtls", {}),
     "server.permissive": ([pa("default", "foo", "PERMISSIVE")], ("legacy/curl", "foo/httpbin", 8000), "plaintext", {}),
     "server.disable": ([pa("w", "foo", "DISABLE", {"app": "httpbin"}), dr("d", "foo", HTTPBIN, {"tls": {"mode": "ISTIO_MUTUAL"}})],
-                       ("foo/curl", "foo/httpbin", 8000), "fail:503", {}),
+                       ("foo/curl", "foo/httpbin", 8000), "refused:503", {}),
     "server.no-sidecar": ([dr("d", "foo", "httpbin.legacy.svc.cluster.local", {"tls": {"mode": "ISTIO_MUTUAL"}})],
-                          ("foo/curl", "legacy/httpbin", 8000), "fail:503", {}),
-    "server.app-plaintext": ([dr("d", "foo", HTTPBIN, {"tls": {"mode": "SIMPLE"}})], ("foo/curl", "foo/httpbin", 8000), "fail:503", {}),
+                          ("foo/curl", "legacy/httpbin", 8000), "refused:503", {}),
+    "server.app-plaintext": ([dr("d", "foo", HTTPBIN, {"tls": {"mode": "SIMPLE"}})], ("foo/curl", "foo/httpbin", 8000), "refused:503", {}),
     "client.no-sidecar": ([], ("legacy/curl", "foo/httpbin", 8000), "plaintext", {}),
     "client.dr-lookup": ([dr("d", "bar", HTTPBIN, {"tls": {"mode": "DISABLE"}})], ("bar/curl", "foo/httpbin", 8000), "plaintext", {}),
     # The older rule has no trafficPolicy, so the merge takes the newer rule's DISABLE (auto mTLS would send mTLS).
@@ -78,7 +78,7 @@ CASES: dict[str, tuple[list[dict[str, Any]], tuple[Any, ...], str, dict[str, Any
     "client.dr-credential-name-ignored": ([dr("d", "foo", "httpbin", {"tls": {"mode": "SIMPLE", "credentialName": "client-cred"}})],
                                           ("foo/curl", "foo/httpbin", 8000), "plaintext", {}),
     "client.dr-tls-wins": ([pa("default", "foo", "STRICT"), dr("d", "foo", "httpbin", {"tls": {"mode": "DISABLE"}})],
-                           ("foo/curl", "foo/httpbin", 8000), "fail:503", {}),
+                           ("foo/curl", "foo/httpbin", 8000), "refused:503", {}),
     "client.dr-port-level": ([dr("d", "foo", "httpbin", {"tls": {"mode": "ISTIO_MUTUAL"},
                                                          "portLevelSettings": [{"port": {"number": 8000}, "tls": {"mode": "DISABLE"}}]})],
                              ("foo/curl", "foo/httpbin", 8000), "plaintext", {}),
@@ -91,26 +91,26 @@ CASES: dict[str, tuple[list[dict[str, Any]], tuple[Any, ...], str, dict[str, Any
     "client.auto-mtls": ([pa("w", "foo", "DISABLE", {"app": "httpbin"})], ("foo/curl", "foo/httpbin", 8000), "plaintext", {}),
     # Namespace DISABLE turns auto mTLS off for the whole Service, even where a workload policy says STRICT.
     "client.auto-mtls-service-disable": ([pa("default", "foo", "DISABLE"), pa("w", "foo", "STRICT", {"app": "httpbin"})],
-                                         ("foo/curl", "foo/httpbin", 8000), "fail:503", {}),
-    "client.auto-mtls-off": ([pa("default", "foo", "STRICT")], ("foo/curl", "foo/httpbin", 8000), "fail:503", {"enableAutoMtls": False}),
+                                         ("foo/curl", "foo/httpbin", 8000), "refused:503", {}),
+    "client.auto-mtls-off": ([pa("default", "foo", "STRICT")], ("foo/curl", "foo/httpbin", 8000), "refused:503", {"enableAutoMtls": False}),
     # Headless: the workload DISABLE is invisible to clients, which still send mTLS (istio/istio#39439).
-    "client.headless": ([pa("w", "foo", "DISABLE", {"app": "db"})], ("foo/curl", "foo/db", 8080), "fail:503", {}),
-    "client.pod-ip-passthrough": ([pa("default", "foo", "STRICT")], ("foo/curl", "foo/httpbin", 8080, "pod"), "fail:reset", {}),
+    "client.headless": ([pa("w", "foo", "DISABLE", {"app": "db"})], ("foo/curl", "foo/db", 8080), "refused:503", {}),
+    "client.pod-ip-passthrough": ([pa("default", "foo", "STRICT")], ("foo/curl", "foo/httpbin", 8080, "pod"), "refused:reset", {}),
     "outcome.client-sidecar-503": ([dr("d", "foo", "httpbin", {"tls": {"mode": "MUTUAL", "clientCertificate": "/c.pem", "privateKey": "/k.pem"}})],
-                                   ("foo/curl", "foo/httpbin", 8000), "fail:503", {}),
-    "outcome.plaintext-reset": ([pa("default", "istio-system", "STRICT")], ("legacy/curl", "foo/httpbin", 9000), "fail:reset", {}),
+                                   ("foo/curl", "foo/httpbin", 8000), "refused:503", {}),
+    "outcome.plaintext-reset": ([pa("default", "istio-system", "STRICT")], ("legacy/curl", "foo/httpbin", 9000), "refused:reset", {}),
     "outcome.xfcc": ([], ("foo/curl", "foo/httpbin", 8000), "mtls", {}),
     "authz.order": ([ap("allow-curl", "foo", [{"from": [{"source": {"principals": FROM_FOO_CURL}}]}]),
                      ap("deny-bar", "foo", [{"from": [{"source": {"namespaces": ["bar"]}}]}], action="DENY")],
-                    ("bar/curl", "foo/httpbin", 8000), "fail:403", {}),
+                    ("bar/curl", "foo/httpbin", 8000), "refused:403", {}),
     "authz.scope": ([ap("mesh-allow-foo", "istio-system", [{"from": [{"source": {"namespaces": ["foo"]}}]}], selector={"app": "httpbin"})],
-                    ("bar/curl", "foo/httpbin", 8000), "fail:403", {}),
+                    ("bar/curl", "foo/httpbin", 8000), "refused:403", {}),
     "authz.plaintext-no-principal": ([ap("allow-curl", "foo", [{"from": [{"source": {"principals": FROM_FOO_CURL}}]}])],
-                                     ("legacy/curl", "foo/httpbin", 8000), "fail:403", {}),
+                                     ("legacy/curl", "foo/httpbin", 8000), "refused:403", {}),
     "authz.identity": ([ap("allow-curl", "foo", [{"from": [{"source": {"principals": FROM_FOO_CURL}}]}])],
                        ("foo/curl", "foo/httpbin", 8000), "mtls", {}),
     "authz.denied": ([ap("allow-curl", "foo", [{"from": [{"source": {"principals": FROM_FOO_CURL}}]}])],
-                     ("bar/curl", "foo/httpbin", 9000), "fail:reset", {}),
+                     ("bar/curl", "foo/httpbin", 9000), "refused:reset", {}),
     "authz.no-sidecar": ([ap("deny-all", "legacy", [{}], action="DENY")], ("foo/curl", "legacy/httpbin", 8000), "plaintext", {}),
 }
 
@@ -147,14 +147,14 @@ def test_port_level_keyed_on_the_service_port_has_no_effect(build_scenario: Call
     # istio/istio#49098: keying portLevelMtls on 8000 (Service port) leaves 8080 STRICT.
     scenario = build_scenario(WORKLOADS, [pa("w", "foo", "STRICT", {"app": "httpbin"}, {8000: "DISABLE"})])
     e = expect(scenario, Probe("legacy/curl", "foo/httpbin", 8000))
-    assert e.outcome == "fail:reset"
+    assert e.outcome == "refused:reset"
     assert any("Service port" in s.detail for s in e.steps if s.rule.id == "pa.port-level-target-port")
 
 
 def test_denied_plaintext_is_403_not_reset_on_permissive(build_scenario: Callable[..., Scenario]) -> None:
     # istio/istio#36119: a naked client against PERMISSIVE + principal ALLOW sees 403, the sidecar client 200.
     scenario = build_scenario(WORKLOADS, [ap("allow-curl", "foo", [{"from": [{"source": {"principals": FROM_FOO_CURL}}]}])])
-    assert expect(scenario, Probe("legacy/curl", "foo/httpbin", 8000)).outcome == "fail:403"
+    assert expect(scenario, Probe("legacy/curl", "foo/httpbin", 8000)).outcome == "refused:403"
     assert expect(scenario, Probe("foo/curl", "foo/httpbin", 8000)).outcome == "mtls"
 
 
@@ -162,7 +162,7 @@ def test_negative_matches_catch_plaintext(build_scenario: Callable[..., Scenario
     # ISTIO-SECURITY-2021-004: DENY notPrincipals ["*"] rejects plaintext; DENY namespaces [legacy] does not.
     deny_unauth = ap("deny-plaintext", "foo", [{"from": [{"source": {"notPrincipals": ["*"]}}]}], action="DENY")
     deny_ns = ap("deny-legacy", "foo", [{"from": [{"source": {"namespaces": ["legacy"]}}]}], action="DENY")
-    assert expect(build_scenario(WORKLOADS, [deny_unauth]), Probe("legacy/curl", "foo/httpbin", 8000)).outcome == "fail:403"
+    assert expect(build_scenario(WORKLOADS, [deny_unauth]), Probe("legacy/curl", "foo/httpbin", 8000)).outcome == "refused:403"
     assert expect(build_scenario(WORKLOADS, [deny_ns]), Probe("legacy/curl", "foo/httpbin", 8000)).outcome == "plaintext"
     assert expect(build_scenario(WORKLOADS, [deny_unauth]), Probe("foo/curl", "foo/httpbin", 8000)).outcome == "mtls"
 
@@ -177,7 +177,7 @@ def test_principal_trust_domain(build_scenario: Callable[..., Scenario], pattern
     scenario = build_scenario(WORKLOADS, [ap("allow", "foo", [{"from": [{"source": {"principals": [pattern]}}]}])],
                               mesh={"trustDomain": "example.org"})
     e = expect(scenario, Probe("foo/curl", "foo/httpbin", 8000))
-    assert e.outcome == ("mtls" if allowed else "fail:403")
+    assert e.outcome == ("mtls" if allowed else "refused:403")
     assert any(s.rule.id == "authz.identity" and "example.org/ns/foo/sa/curl" in s.detail for s in e.steps)
     if allowed:
         assert e.client_principal == "spiffe://example.org/ns/foo/sa/curl"
@@ -198,14 +198,14 @@ def test_pod_ip_call_on_a_port_some_service_exposes_as_http_is_proxied_as_http(b
     scenario = build_scenario([*WORKLOADS, other], [pa("default", "foo", "STRICT")])
     e = expect(scenario, Probe("foo/curl", "foo/httpbin", 8080, Address.POD))
     assert e.client_sends.value == "plaintext" and e.failure is not None and e.failure.value == "503"
-    assert expect(scenario, Probe("foo/curl", "foo/httpbin", 18083, Address.POD)).outcome == "fail:reset"
-    assert expect(scenario, Probe("legacy/curl", "foo/httpbin", 8080, Address.POD)).outcome == "fail:reset"
+    assert expect(scenario, Probe("foo/curl", "foo/httpbin", 18083, Address.POD)).outcome == "refused:reset"
+    assert expect(scenario, Probe("legacy/curl", "foo/httpbin", 8080, Address.POD)).outcome == "refused:reset"
 
 
 @pytest.mark.parametrize("source, bar_curl, legacy_curl", [
-    ({"serviceAccounts": ["bar/curl"]}, "mtls", "fail:403"),
-    ({"serviceAccounts": ["foo/curl"]}, "fail:403", "fail:403"),
-    ({"notServiceAccounts": ["bar/curl"]}, "fail:403", "plaintext"),  # plaintext has no service account: a negative match
+    ({"serviceAccounts": ["bar/curl"]}, "mtls", "refused:403"),
+    ({"serviceAccounts": ["foo/curl"]}, "refused:403", "refused:403"),
+    ({"notServiceAccounts": ["bar/curl"]}, "refused:403", "plaintext"),  # plaintext has no service account: a negative match
 ])
 def test_service_accounts_source(build_scenario: Callable[..., Scenario], source: dict[str, list[str]], bar_curl: str, legacy_curl: str) -> None:
     scenario = build_scenario(WORKLOADS, [ap("allow", "foo", [{"from": [{"source": source}]}])])

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from builders import pa as _pa
 
-from mtls_conformance.engine import Expectation, Failure, Mode, expect
+from mtls_conformance.engine import Expectation, Mode, expect
 from mtls_conformance.engine.peer_auth import effective_mode
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.scenario import Address, Probe, Protocol, Scenario, Workload
 
 
@@ -138,7 +139,7 @@ def test_reachability_case(build_scenario: Build, case: ReachCase) -> None:
                 if e.connect:
                     assert e.mtls is case.mtls(src, dst), why
                 else:
-                    expected = Failure.UPSTREAM_503 if src.sidecar and port.protocol is Protocol.HTTP else Failure.RESET
+                    expected = ProbeOutcome.HTTP_503 if src.sidecar and port.protocol is Protocol.HTTP else ProbeOutcome.RESET
                     assert e.failure is expected, why
                 checked += 1
     assert checked >= 18
@@ -149,8 +150,8 @@ def test_headless_port_override(build_scenario: Build) -> None:
     # so sidecar clients still send mTLS and fail, while the naked client's plaintext is accepted.
     dst = build_scenario(MATRIX).workload(f"{NS}/headless")
     scenario = build_scenario(MATRIX, _port_override(dst))
-    assert expect(scenario, Probe(f"{NS}/a", dst.key, 18080)).failure is Failure.UPSTREAM_503
-    assert expect(scenario, Probe(f"{NS}/a", dst.key, 19090)).failure is Failure.RESET
+    assert expect(scenario, Probe(f"{NS}/a", dst.key, 18080)).failure is ProbeOutcome.HTTP_503
+    assert expect(scenario, Probe(f"{NS}/a", dst.key, 19090)).failure is ProbeOutcome.RESET
     assert expect(scenario, Probe(f"{NS}/naked", dst.key, 18080)).outcome == "plaintext"
 
 
@@ -166,8 +167,8 @@ MIGRATION: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("dr_mode, vistio, vlegacy", [
     (None, "mtls", "plaintext"),          # migration no tls: DR with subsets but no tls keeps auto mTLS
-    ("DISABLE", "fail:503", "plaintext"),  # migration tls disabled: only the legacy backend answers
-    ("ISTIO_MUTUAL", "mtls", "fail:503"),  # migration tls mutual: only the injected backend answers
+    ("DISABLE", "refused:503", "plaintext"),  # migration tls disabled: only the legacy backend answers
+    ("ISTIO_MUTUAL", "mtls", "refused:503"),  # migration tls mutual: only the injected backend answers
 ])
 def test_reachability_migration(build_scenario: Build, dr_mode: str | None, vistio: str, vlegacy: str) -> None:
     rule = dr("mig", "mig", "*.mig.svc.cluster.local", dr_mode)
@@ -226,7 +227,7 @@ def test_pass_through_filter_chain(build_scenario: Build, name: str) -> None:
             e = expect(scenario, Probe(src, dst.key, port, Address.POD))
             assert e.connect is plaintext_ok, f"{name} {src} -> {port}: {e.outcome}"
             if not e.connect:
-                assert e.failure is Failure.RESET  # a TCP pass-through path: closed, never an HTTP status
+                assert e.failure is ProbeOutcome.RESET  # a TCP pass-through path: closed, never an HTTP status
         # mTLS side (upstream forces mTLS with a ServiceEntry + DR): the sidecar terminates mTLS unless the port is DISABLE.
         mode, _ = effective_mode(scenario, dst, port)
         assert (mode is not Mode.DISABLE) is mtls_ok, f"{name} port {port}: {mode}"
@@ -300,7 +301,7 @@ def test_mesh_or_namespace_disable_means_plaintext_to_the_whole_service(build_sc
     assert _auto(build_scenario, config, "svc").outcome == "plaintext"
     # Workload and port-level policies are not consulted: a workload STRICT then refuses the plaintext.
     e = _auto(build_scenario, [*config, pa("w", "s", "STRICT", {"app": "svc"})], "svc")
-    assert e.client_sends.value == "plaintext" and e.failure is Failure.UPSTREAM_503
+    assert e.client_sends.value == "plaintext" and e.failure is ProbeOutcome.HTTP_503
 
 
 def test_workload_disable_is_seen_per_endpoint(build_scenario: Build) -> None:
@@ -312,12 +313,12 @@ def test_headless_is_all_or_nothing(build_scenario: Build) -> None:
     assert _auto(build_scenario, [], "hl", 8080).outcome == "mtls"
     assert _auto(build_scenario, [], "hl-naked", 8080).outcome == "plaintext"
     e = _auto(build_scenario, [pa("w", "s", "STRICT", {"app": "hl"}, {8080: "DISABLE"})], "hl", 8080)
-    assert e.client_sends.value == "istio_mutual" and e.failure is Failure.UPSTREAM_503
+    assert e.client_sends.value == "istio_mutual" and e.failure is ProbeOutcome.HTTP_503
 
 
 def test_auto_mtls_off(build_scenario: Build) -> None:
     assert _auto(build_scenario, [], "svc", enableAutoMtls=False).outcome == "plaintext"
-    assert _auto(build_scenario, [pa("default", "s", "STRICT")], "svc", enableAutoMtls=False).failure is Failure.UPSTREAM_503
+    assert _auto(build_scenario, [pa("default", "s", "STRICT")], "svc", enableAutoMtls=False).failure is ProbeOutcome.HTTP_503
     # An explicit DR still wins when auto mTLS is off.
     assert _auto(build_scenario, [global_dr("ISTIO_MUTUAL")], "svc", enableAutoMtls=False).outcome == "mtls"
 
@@ -327,9 +328,9 @@ def test_dr_port_level_without_tls_falls_back_to_top_level_mode(build_scenario: 
     disable_8080 = pa("w", "s", "PERMISSIVE", {"app": "svc"}, {8080: "DISABLE"})
     # Top-level ISTIO_MUTUAL: the endpoint keeps mTLS although its port is DISABLE, so the call fails.
     e = _auto(build_scenario, [disable_8080, dr("d", "c", "svc.s.svc.cluster.local", "ISTIO_MUTUAL", **port_entry)], "svc")
-    assert e.client_sends.value == "istio_mutual" and e.failure is Failure.UPSTREAM_503
+    assert e.client_sends.value == "istio_mutual" and e.failure is ProbeOutcome.HTTP_503
     # Same without the DR: plain auto mTLS sees the DISABLE and sends plaintext.
     assert _auto(build_scenario, [disable_8080], "svc").outcome == "plaintext"
     # Top-level DISABLE: plaintext to a STRICT endpoint although the port's cluster is on auto mTLS.
     e = _auto(build_scenario, [pa("default", "s", "STRICT"), dr("d", "c", "svc.s.svc.cluster.local", "DISABLE", **port_entry)], "svc")
-    assert e.client_sends.value == "plaintext" and e.failure is Failure.UPSTREAM_503
+    assert e.client_sends.value == "plaintext" and e.failure is ProbeOutcome.HTTP_503

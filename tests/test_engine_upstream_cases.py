@@ -62,7 +62,7 @@ def outcome(build: Build, config: list[dict[str, Any]], src: str, port: int, to:
     return expect(scenario, Probe(src, to, port, address)).outcome
 
 
-OK_MTLS, OK_PLAIN, E503, RESET, E403 = "mtls", "plaintext", "fail:503", "fail:reset", "fail:403"
+OK_MTLS, OK_PLAIN, E503, RESET, E403 = "mtls", "plaintext", "refused:503", "refused:reset", "refused:403"
 STRICT_MESH = pa("default", ROOT, "STRICT")
 DR_NO_TLS = {"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule", "metadata": {"name": "pool", "namespace": "foo"},
              "spec": {"host": "httpbin", "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 10}}},

@@ -17,7 +17,8 @@ from mtls_conformance.observe.curl import (
     probe_spec_from,
     resolve_pod_ips,
 )
-from mtls_conformance.observe.model import Outcome, ProbeSpec
+from mtls_conformance.observe.model import ProbeSpec
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.scenario.load import parse_scenario
 
 XFCC = 'By=spiffe://cluster.local/ns/foo/sa/httpbin;Hash=abc;Subject="";URI=spiffe://cluster.local/ns/foo/sa/curl'
@@ -69,17 +70,17 @@ def test_parse_maps_exit_codes_and_statuses() -> None:
         rec("weird", "http", 47, 0), "garbage line", f"{RECORD_TAG} zz http", f"{END_TAG} 13",
     ])
     got = {o.probe_id: o for o in parse_probe_output(text, expected_ids=["r56", "missing"])}
-    assert got["r56"].outcome is Outcome.RESET and got["r52"].outcome is Outcome.RESET
-    assert got["t35"].outcome is Outcome.TLS_ERROR and got["t28"].outcome is Outcome.TIMEOUT
-    assert got["c7"].outcome is Outcome.CONNECT_ERROR and got["c6"].outcome is Outcome.CONNECT_ERROR
-    assert got["h200"].outcome is Outcome.OK and got["h200"].mtls is False
-    assert got["h403"].outcome is Outcome.HTTP_403 and got["h503"].outcome is Outcome.HTTP_503
-    assert got["h404"].outcome is Outcome.HTTP_OTHER
-    assert got["t"].outcome is Outcome.OK and got["t"].mtls is None  # TCP: the header oracle cannot tell
-    assert got["tclosed"].outcome is Outcome.RESET
-    assert got["weird"].outcome is Outcome.INCONCLUSIVE
-    assert got["missing"].outcome is Outcome.INCONCLUSIVE
-    assert parse_probe_output("", expected_ids=["x"])[0].outcome is Outcome.INCONCLUSIVE
+    assert got["r56"].outcome is ProbeOutcome.RESET and got["r52"].outcome is ProbeOutcome.RESET
+    assert got["t35"].outcome is ProbeOutcome.TLS_ERROR and got["t28"].outcome is ProbeOutcome.TIMEOUT
+    assert got["c7"].outcome is ProbeOutcome.CONNECT_ERROR and got["c6"].outcome is ProbeOutcome.CONNECT_ERROR
+    assert got["h200"].outcome is ProbeOutcome.OK and got["h200"].mtls is False
+    assert got["h403"].outcome is ProbeOutcome.HTTP_403 and got["h503"].outcome is ProbeOutcome.HTTP_503
+    assert got["h404"].outcome is ProbeOutcome.HTTP_OTHER
+    assert got["t"].outcome is ProbeOutcome.OK and got["t"].mtls is None  # TCP: the header oracle cannot tell
+    assert got["tclosed"].outcome is ProbeOutcome.RESET
+    assert got["weird"].outcome is ProbeOutcome.INCONCLUSIVE
+    assert got["missing"].outcome is ProbeOutcome.INCONCLUSIVE
+    assert parse_probe_output("", expected_ids=["x"])[0].outcome is ProbeOutcome.INCONCLUSIVE
 
 
 @pytest.mark.netns
@@ -106,17 +107,17 @@ def test_script_against_real_servers_in_a_namespace() -> None:
     assert result.stdout.count(RECORD_TAG + " ") == len(specs)
     got = {o.probe_id: o for o in parse_probe_output(result.stdout, [s.probe_id for s in specs])}
     assert len(got) == len(specs)
-    assert got["plain"].outcome is Outcome.OK and got["plain"].http_status == 200 and got["plain"].mtls is False
-    assert got["mtls"].outcome is Outcome.OK and got["mtls"].mtls is True and got["mtls"].xfcc == XFCC
+    assert got["plain"].outcome is ProbeOutcome.OK and got["plain"].http_status == 200 and got["plain"].mtls is False
+    assert got["mtls"].outcome is ProbeOutcome.OK and got["mtls"].mtls is True and got["mtls"].xfcc == XFCC
     assert got["mtls"].client_identity == "spiffe://cluster.local/ns/foo/sa/curl"
     assert got["mtls"].server_identity == "spiffe://cluster.local/ns/foo/sa/httpbin"
-    assert (got["reset"].outcome, got["reset"].curl_exit) == (Outcome.RESET, 56)
-    assert (got["empty"].outcome, got["empty"].curl_exit) == (Outcome.RESET, 52)
-    assert got["s503"].outcome is Outcome.HTTP_503 and got["s403"].outcome is Outcome.HTTP_403
-    assert (got["hang"].outcome, got["hang"].curl_exit) == (Outcome.TIMEOUT, 28)
-    assert (got["refused"].outcome, got["refused"].curl_exit) == (Outcome.CONNECT_ERROR, 7)
-    assert got["dns"].outcome is Outcome.CONNECT_ERROR and got["dns"].curl_exit == 6
-    assert got["forged"].outcome is Outcome.OK and "MTLSPROBE1" in got["forged"].raw  # forged lines stay inside the body
-    assert got["tcp"].outcome is Outcome.OK and got["tcp"].http_status is None
-    assert got["tcpclosed"].outcome is Outcome.RESET
+    assert (got["reset"].outcome, got["reset"].curl_exit) == (ProbeOutcome.RESET, 56)
+    assert (got["empty"].outcome, got["empty"].curl_exit) == (ProbeOutcome.RESET, 52)
+    assert got["s503"].outcome is ProbeOutcome.HTTP_503 and got["s403"].outcome is ProbeOutcome.HTTP_403
+    assert (got["hang"].outcome, got["hang"].curl_exit) == (ProbeOutcome.TIMEOUT, 28)
+    assert (got["refused"].outcome, got["refused"].curl_exit) == (ProbeOutcome.CONNECT_ERROR, 7)
+    assert got["dns"].outcome is ProbeOutcome.CONNECT_ERROR and got["dns"].curl_exit == 6
+    assert got["forged"].outcome is ProbeOutcome.OK and "MTLSPROBE1" in got["forged"].raw  # forged lines stay inside the body
+    assert got["tcp"].outcome is ProbeOutcome.OK and got["tcp"].http_status is None
+    assert got["tcpclosed"].outcome is ProbeOutcome.RESET
     assert "Connection reset" in got["reset"].raw

@@ -140,7 +140,7 @@ def test_every_probe_is_a_cell_and_hostile_text_stays_text(tmp_path: Path, repor
               "document.body.setAttribute('data-bold', document.querySelectorAll('#matrix b, #detail b').length);"
               f"document.querySelector('.cell[aria-label^={selector}]').click();")
     dom = _dom_after(tmp_path, page, script)
-    assert 'data-scripts="3"' in dom  # the data block, the page's script, this test's script: nothing injected
+    assert 'data-scripts="4"' in dom  # the data and vocabulary blocks, the page's script, this test's script: nothing injected
     assert 'data-bold="0"' in dom  # '<b>STRICT</b>' in a dimension was shown as text, not markup
     assert "&lt;script&gt;alert" in dom  # and the hostile case ID is displayed, as text
     assert len(re.findall(r'<button class="cell ', dom)) == len(doc["results"])

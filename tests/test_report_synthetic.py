@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from mtls_conformance.engine import Expectation, expect_all
-from mtls_conformance.engine.model import Failure
-from mtls_conformance.observe.model import Evidence, Outcome, ProbeObservation
+from mtls_conformance.observe.model import Evidence, ProbeObservation
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.plan.model import Case
 from mtls_conformance.report import RunMeta
 from mtls_conformance.scenario import parse_scenario
@@ -78,13 +78,13 @@ def made_up_observation(e: Expectation) -> tuple[ProbeObservation, list[Evidence
     pid = e.probe.id
     http = e.protocol == "http"
     if not e.connect:
-        if e.failure is Failure.UPSTREAM_503:
-            return ProbeObservation(pid, Outcome.HTTP_503, http_status=503, curl_exit=0, raw=f"SYNTHETIC {pid} 503 upstream connect error"), []
-        if e.failure is Failure.DENIED_403:
-            return ProbeObservation(pid, Outcome.HTTP_403, http_status=403, curl_exit=0, raw=f"SYNTHETIC {pid} 403 RBAC: access denied"), []
-        return ProbeObservation(pid, Outcome.RESET, curl_exit=56, raw=f"SYNTHETIC {pid} curl: (56) Recv failure: Connection reset by peer"), []
+        if e.failure is ProbeOutcome.HTTP_503:
+            return ProbeObservation(pid, ProbeOutcome.HTTP_503, http_status=503, curl_exit=0, raw=f"SYNTHETIC {pid} 503 upstream connect error"), []
+        if e.failure is ProbeOutcome.HTTP_403:
+            return ProbeObservation(pid, ProbeOutcome.HTTP_403, http_status=403, curl_exit=0, raw=f"SYNTHETIC {pid} 403 RBAC: access denied"), []
+        return ProbeObservation(pid, ProbeOutcome.RESET, curl_exit=56, raw=f"SYNTHETIC {pid} curl: (56) Recv failure: Connection reset by peer"), []
     xfcc = (f'By={e.server_principal};Hash=0;Subject="";URI={e.client_principal}' if e.mtls and http else None)
-    obs = ProbeObservation(pid, Outcome.OK, http_status=200 if http else None, curl_exit=0, xfcc=xfcc,
+    obs = ProbeObservation(pid, ProbeOutcome.OK, http_status=200 if http else None, curl_exit=0, xfcc=xfcc,
                            client_identity=e.client_principal if xfcc else None, server_identity=e.server_principal if xfcc else None,
                            raw=f"SYNTHETIC {pid} 200", duration_s=0.012)
     label = "mutual_tls" if e.mtls else "none"
@@ -98,7 +98,7 @@ def _deviate(case: str, e: Expectation, obs: ProbeObservation, ev: list[Evidence
         wrong = replace(ev[0], says_mtls=False, detail='istio_requests_total{reporter="destination",connection_security_policy="none"} +1')
         return replace(obs, xfcc=None, client_identity=None, server_identity=None), [wrong]
     if case == INCONCLUSIVE and e.probe.port == 9000:
-        return ProbeObservation(e.probe.id, Outcome.INCONCLUSIVE, raw="SYNTHETIC exec: error dialing backend"), []
+        return ProbeObservation(e.probe.id, ProbeOutcome.INCONCLUSIVE, raw="SYNTHETIC exec: error dialing backend"), []
     return obs, ev
 
 

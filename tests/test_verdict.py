@@ -8,7 +8,8 @@ import pytest
 from mtls_conformance.engine.expect import expect
 from mtls_conformance.engine.model import Expectation
 from mtls_conformance.observe.curl import parse_probe_output
-from mtls_conformance.observe.model import Evidence, Outcome, ProbeObservation
+from mtls_conformance.observe.model import Evidence, ProbeObservation
+from mtls_conformance.outcomes import Outcome, ProbeOutcome
 from mtls_conformance.scenario.load import parse_scenario
 from mtls_conformance.verdict import Status, header_evidence, judge
 
@@ -34,13 +35,13 @@ def _exp(probe_index: int) -> Expectation:
 
 
 def _ok(probe_id: str, xfcc: str | None = XFCC, status: int | None = 200, client: str | None = CURL_ID) -> ProbeObservation:
-    return ProbeObservation(probe_id, Outcome.OK, http_status=status, curl_exit=0, xfcc=xfcc,
+    return ProbeObservation(probe_id, ProbeOutcome.OK, http_status=status, curl_exit=0, xfcc=xfcc,
                             client_identity=client if xfcc else None,
                             server_identity="spiffe://cluster.local/ns/foo/sa/httpbin" if xfcc else None)
 
 
 def test_engine_expectations_used_here() -> None:
-    assert not _exp(0).connect and _exp(0).failure is not None and _exp(0).failure.value == "reset"
+    assert not _exp(0).connect and _exp(0).failure is ProbeOutcome.RESET
     assert _exp(1).connect and _exp(1).mtls and _exp(1).client_principal == CURL_ID
     assert _exp(2).connect and _exp(2).mtls and _exp(2).protocol == "tcp"
 
@@ -83,15 +84,32 @@ def test_evidence_disagreement_is_its_own_problem() -> None:
     verdict = judge("strict/sidecar", _exp(1), _ok(SIDECAR_HTTP.id), evidence)
     assert verdict.status is Status.FAIL
     assert "evidence sources disagree: metrics=plaintext, xfcc=mTLS" in verdict.problems
-    assert verdict.mtls_verified is None
+    assert verdict.mtls_verified is None and verdict.agreement.disputed
+    assert verdict.outcome is Outcome.CONNECTED  # the report does not take the header's side either
     assert "capture (cannot tell): no negative control was captured" in verdict.failure_message()
 
 
+def test_two_records_of_one_source_that_disagree_are_a_disagreement() -> None:
+    evidence = [Evidence("config-dump", True, "server port 8080 enforces STRICT"),
+                Evidence("config-dump", False, "client cluster sends plaintext")]
+    verdict = judge("strict/sidecar", _exp(1), _ok(SIDECAR_HTTP.id), evidence)
+    assert "evidence sources disagree: config-dump=mTLS, config-dump=plaintext, xfcc=mTLS" in verdict.problems
+    assert verdict.status is Status.FAIL and verdict.mtls_verified is None
+
+
+def test_observed_outcome_uses_the_expected_vocabulary() -> None:
+    assert judge("strict/sidecar", _exp(1), _ok(SIDECAR_HTTP.id)).outcome is _exp(1).outcome is Outcome.MTLS
+    refused = judge("strict/legacy", _exp(0), ProbeObservation(LEGACY.id, ProbeOutcome.RESET, curl_exit=56))
+    assert refused.outcome is _exp(0).outcome is Outcome.REFUSED_RESET and refused.status is Status.PASS
+    lost = judge("strict/legacy", _exp(0), ProbeObservation(LEGACY.id, ProbeOutcome.INCONCLUSIVE))
+    assert lost.outcome is Outcome.NOT_OBSERVED and lost.status is Status.ERROR
+
+
 def test_tcp_port_header_cannot_tell() -> None:
-    tcp = ProbeObservation(SIDECAR_TCP.id, Outcome.OK, curl_exit=28)
+    tcp = ProbeObservation(SIDECAR_TCP.id, ProbeOutcome.OK, curl_exit=28)
     assert header_evidence(tcp).says_mtls is None and "TCP port" in header_evidence(tcp).detail
     unverified = judge("strict/tcp", _exp(2), tcp)
-    assert unverified.status is Status.PASS and unverified.mtls_verified is None
+    assert unverified.status is Status.PASS and unverified.mtls_verified is None and unverified.outcome is Outcome.CONNECTED
     assert unverified.notes and "encryption not verified" in unverified.notes[0]
     assert "note: encryption not verified" in unverified.failure_message()
     verified = judge("strict/tcp", _exp(2), tcp, [Evidence("config-dump", True, "virtualInbound port 9000: enforces STRICT")])
@@ -100,12 +118,12 @@ def test_tcp_port_header_cannot_tell() -> None:
     assert contradicted.status is Status.FAIL
 
 
-@pytest.mark.parametrize("outcome", [Outcome.HTTP_503, Outcome.TIMEOUT, Outcome.CONNECT_ERROR])
-def test_wrong_refusal_kind_fails(outcome: Outcome) -> None:
+@pytest.mark.parametrize("outcome", [ProbeOutcome.HTTP_503, ProbeOutcome.TIMEOUT, ProbeOutcome.CONNECT_ERROR])
+def test_wrong_refusal_kind_fails(outcome: ProbeOutcome) -> None:
     verdict = judge("strict/legacy", _exp(0), ProbeObservation(LEGACY.id, outcome))
     assert verdict.status is Status.FAIL and "expected refusal 'reset'" in verdict.problems[0]
 
 
 def test_inconclusive_is_an_error_not_a_verdict() -> None:
-    verdict = judge("strict/legacy", _exp(0), ProbeObservation(LEGACY.id, Outcome.INCONCLUSIVE))
+    verdict = judge("strict/legacy", _exp(0), ProbeObservation(LEGACY.id, ProbeOutcome.INCONCLUSIVE))
     assert verdict.status is Status.ERROR

@@ -11,8 +11,9 @@ from typing import Any
 
 from mtls_conformance.engine import authz
 from mtls_conformance.engine.destination_rule import find_destination_rule, tls_for_port
-from mtls_conformance.engine.model import ClientSends, Expectation, Failure, Mode, Step
+from mtls_conformance.engine.model import ClientSends, Expectation, Mode, Step
 from mtls_conformance.engine.peer_auth import effective_mode, namespace_mode
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.scenario.model import Address, IstioResource, Probe, Protocol, Scenario, Workload
 from mtls_conformance.versions import IstioVersion, catalog
 
@@ -135,21 +136,21 @@ def _wildcard_http_listener(scenario: Scenario, port: int) -> bool:
     )
 
 
-def _refusal(scenario: Scenario, client: Workload, target: _Target) -> tuple[Failure, Step]:
+def _refusal(scenario: Scenario, client: Workload, target: _Target) -> tuple[ProbeOutcome, Step]:
     if client.sidecar and target.protocol is Protocol.HTTP:
         if target.via_service_listener:
-            return Failure.UPSTREAM_503, Step.of("outcome.client-sidecar-503", "the client sidecar cannot connect upstream: HTTP 503")
+            return ProbeOutcome.HTTP_503, Step.of("outcome.client-sidecar-503", "the client sidecar cannot connect upstream: HTTP 503")
         if _wildcard_http_listener(scenario, target.container_port):
-            return Failure.UPSTREAM_503, Step.of(
+            return ProbeOutcome.HTTP_503, Step.of(
                 "outcome.client-sidecar-503",
                 f"a Service exposes HTTP port {target.container_port}, so the client sidecar proxies this pod-IP call as HTTP "
                 "(PassthroughCluster) and answers 503 when the upstream refuses",
             )
-    return Failure.RESET, Step.of("outcome.plaintext-reset", "the client sees the connection reset/closed")
+    return ProbeOutcome.RESET, Step.of("outcome.plaintext-reset", "the client sees the connection reset/closed")
 
 
 def _expectation(probe: Probe, target: _Target, server_mode: Mode | None, sends: ClientSends, steps: list[Step], *,
-                 failure: Failure | None = None, mtls: bool = False, client_principal: str | None = None,
+                 failure: ProbeOutcome | None = None, mtls: bool = False, client_principal: str | None = None,
                  server_principal: str | None = None) -> Expectation:
     return Expectation(
         probe=probe,
@@ -195,9 +196,9 @@ def expect(scenario: Scenario, probe: Probe, version: IstioVersion | None = None
         steps += decision.steps
         if not decision.allowed:
             if target.protocol is Protocol.HTTP:
-                failure, why = Failure.DENIED_403, Step.of("authz.denied", "the server sidecar answers 403 'RBAC: access denied'")
+                failure, why = ProbeOutcome.HTTP_403, Step.of("authz.denied", "the server sidecar answers 403 'RBAC: access denied'")
             else:
-                failure, why = Failure.RESET, Step.of("authz.denied", "the server sidecar closes the TCP connection")
+                failure, why = ProbeOutcome.RESET, Step.of("authz.denied", "the server sidecar closes the TCP connection")
             steps.append(why)
             return _expectation(probe, target, server_mode, sends, steps, failure=failure)
     elif authz.policies_for(scenario, server):

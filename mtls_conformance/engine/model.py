@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mtls_conformance.engine.rules import Rule, rule
+from mtls_conformance.outcomes import Outcome, ProbeOutcome
 from mtls_conformance.scenario.model import Probe
 
 
@@ -27,12 +28,13 @@ class ClientSends(enum.StrEnum):
     MUTUAL = "mutual"  # TLS with user-supplied certificates
 
 
-class Failure(enum.StrEnum):
-    """Named outcomes of a refused probe (cilium-style names, contract values)."""
+class Failure:
+    """Compatibility names for the refusals the engine predicts, now :class:`ProbeOutcome` members
+    (``Failure.UPSTREAM_503 is ProbeOutcome.HTTP_503``). Remove once nothing imports it."""
 
-    RESET = "reset"  # connection reset/closed: curl exit 56 or 52
-    UPSTREAM_503 = "503"  # the client sidecar could not connect upstream
-    DENIED_403 = "403"  # authorization denied
+    RESET = ProbeOutcome.RESET
+    UPSTREAM_503 = ProbeOutcome.HTTP_503
+    DENIED_403 = ProbeOutcome.HTTP_403
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Expectation:
     probe: Probe
     connect: bool
     mtls: bool | None
-    failure: Failure | None
+    failure: ProbeOutcome | None  # how the probe is refused (one of outcomes.PREDICTED_REFUSALS); None: it connects
     server_mode: Mode | None  # None: the server has no sidecar
     client_sends: ClientSends
     steps: tuple[Step, ...] = field(default=())
@@ -69,11 +71,9 @@ class Expectation:
         return tuple(seen.values())
 
     @property
-    def outcome(self) -> str:
-        """A compact name for the whole outcome: 'mtls', 'plaintext', or the failure."""
-        if not self.connect:
-            return f"fail:{self.failure}"
-        return "mtls" if self.mtls else "plaintext"
+    def outcome(self) -> Outcome:
+        """The whole expected outcome: ``mtls``, ``plaintext`` or ``refused:<failure>``."""
+        return Outcome.expected(self.connect, self.mtls, self.failure)
 
     def as_dict(self) -> dict[str, Any]:
         return {

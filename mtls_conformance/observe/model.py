@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
+from mtls_conformance.outcomes import ProbeOutcome
 
-class Outcome(enum.StrEnum):
-    """Named outcomes of one probe attempt (cilium-style)."""
-
-    OK = "ok"  # the app answered (HTTP 2xx, or TCP echo)
-    HTTP_403 = "403"  # authorization denied
-    HTTP_503 = "503"  # client sidecar could not connect upstream
-    HTTP_OTHER = "http-other"  # another HTTP status
-    RESET = "reset"  # curl 56 (reset) or 52 (empty reply): connection refused by the server side
-    TLS_ERROR = "tls-error"  # curl 35
-    TIMEOUT = "timeout"  # curl 28
-    CONNECT_ERROR = "connect-error"  # curl 7, 6 (refused, DNS)
-    INCONCLUSIVE = "inconclusive"  # exec transport error, empty output: retry, never a verdict
+# Compatibility alias: the parsers and the executor still say ``Outcome`` for what is now ``ProbeOutcome``
+# (mtls_conformance.outcomes.Outcome is the whole outcome of a probe). Remove once nothing imports it.
+Outcome = ProbeOutcome
 
 
 @dataclass(frozen=True)
 class ProbeObservation:
     probe_id: str
-    outcome: Outcome
+    outcome: ProbeOutcome  # how the probe's connection ended
     http_status: int | None = None
     curl_exit: int | None = None
     xfcc: str | None = None  # raw X-Forwarded-Client-Cert echoed by the backend
@@ -34,7 +25,7 @@ class ProbeObservation:
 
     @property
     def connected(self) -> bool:
-        return self.outcome is Outcome.OK
+        return self.outcome is ProbeOutcome.OK
 
     @property
     def mtls(self) -> bool | None:

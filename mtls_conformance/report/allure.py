@@ -14,14 +14,14 @@ from typing import Any
 import allure
 import yaml
 
+from mtls_conformance.outcomes import says
 from mtls_conformance.report.document import result_doc
-from mtls_conformance.report.outcomes import describe_outcome, expected_outcome, observed_outcome
 from mtls_conformance.verdict import Verdict
 
 
 def explanation_text(verdict: Verdict) -> str:
     e = verdict.expected
-    lines = [f"expected: {describe_outcome(expected_outcome(e))} for {e.probe.id}"]
+    lines = [f"expected: {e.outcome.words} for {e.probe.id}"]
     lines += [f"{i}. {s.detail} [{s.rule.id}: {s.rule.source}]" for i, s in enumerate(e.steps, 1)]
     return "\n".join(lines)
 
@@ -38,16 +38,16 @@ def attach_case(verdict: Verdict, applied: str | Sequence[Mapping[str, Any]] | N
     text, yaml_type, json_type = allure.attachment_type.TEXT, allure.attachment_type.YAML, allure.attachment_type.JSON
     allure.dynamic.parameter("case", verdict.case_id)
     allure.dynamic.parameter("probe", e.probe.id)
-    with allure.step(f"engine expects {describe_outcome(expected_outcome(e))}"):
+    with allure.step(f"engine expects {e.outcome.words}"):
         allure.attach(explanation_text(verdict), name="engine explanation", attachment_type=text)
     if applied:
         with allure.step("configuration applied"):
             allure.attach(_yaml_text(applied), name="applied.yaml", attachment_type=yaml_type)
-    with allure.step(f"probe {e.probe.id}: observed {describe_outcome(observed_outcome(o, verdict.evidence))}"):
+    with allure.step(f"probe {e.probe.id}: observed {verdict.outcome.words}"):
         allure.attach(o.raw or "(empty)", name="probe output", attachment_type=text)
     for ev in verdict.evidence:
-        says = "cannot tell" if ev.says_mtls is None else ("says mTLS" if ev.says_mtls else "says plaintext")
-        with allure.step(f"evidence {ev.source}: {says}"):
+        opinion = says(ev.says_mtls)
+        with allure.step(f"evidence {ev.source}: {opinion if ev.says_mtls is None else 'says ' + opinion}"):
             allure.attach(ev.detail + ("\n\n" + ev.artefact if ev.artefact else ""), name=f"evidence {ev.source}", attachment_type=text)
     with allure.step(f"verdict: {verdict.status.value}"):
         allure.attach(json.dumps(result_doc(verdict, None), indent=2), name="verdict.json", attachment_type=json_type)

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mtls_conformance.outcomes import Status
+
 CLASSES = ("regression", "expected", "fixed", "inconclusive")
 
 
@@ -97,14 +99,14 @@ def _rule_delta(old: Mapping[str, Any], new: Mapping[str, Any], table: Mapping[s
 def _classify(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str]:
     oe, ne = old["expected"]["outcome"], new["expected"]["outcome"]
     no = new["observed"]["outcome"]
-    if new["status"] == "error":
+    if new["status"] == Status.ERROR:
         return "inconclusive", "the new run could not observe this probe; re-run it before drawing conclusions"
     if oe != ne:
-        if new["status"] == "pass":
+        if new["status"] == Status.PASS:
             return "expected", f"the engine's expectation changed from {oe} to {ne} for this version, and the new run observed it"
         return "regression", f"the engine's expectation changed from {oe} to {ne}, but the new run observed {no}"
-    if new["status"] == "pass":
-        before = "could not observe it" if old["status"] == "error" else "disagreed"
+    if new["status"] == Status.PASS:
+        before = "could not observe it" if old["status"] == Status.ERROR else "disagreed"
         return "fixed", f"the engine expects {ne} in both versions; the old run {before}, the new run agrees"
     return "regression", f"the engine expects {ne} in both versions; the new run observed {no}"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from mtls_conformance.outcomes import describe
 from mtls_conformance.report.diff import CLASSES, FactChange, ProbeChange, RunDiff
 from mtls_conformance.report.html import plain_page
-from mtls_conformance.report.outcomes import describe_outcome
 from mtls_conformance.report.predict import Prediction
 
 
@@ -31,8 +31,8 @@ def _change_text(c: ProbeChange) -> list[str]:
     lines = [
         f"{c.classification.upper():<12} {c.case}",
         f"  probe:    {c.probe}",
-        f"  observed: {describe_outcome(c.old_observed)} -> {describe_outcome(c.new_observed)}",
-        f"  engine:   {describe_outcome(c.old_expected)} -> {describe_outcome(c.new_expected)}",
+        f"  observed: {describe(c.old_observed)} -> {describe(c.new_observed)}",
+        f"  engine:   {describe(c.old_expected)} -> {describe(c.new_expected)}",
         f"  why:      {c.reason}",
     ]
     lines += [f"  rule:     {r['id']}: {r['says']} ({r['source']})" for r in c.rules]
@@ -76,7 +76,7 @@ def prediction_text(p: Prediction) -> str:
         for c in behaviour:
             lines += [
                 "", f"CHANGE       {c.case}", f"  probe:    {c.probe}",
-                f"  expected: {describe_outcome(c.old_outcome)} -> {describe_outcome(c.new_outcome)}",
+                f"  expected: {describe(c.old_outcome)} -> {describe(c.new_outcome)}",
                 *(f"  {i}. {detail} [{rule}: {source}]" for i, (rule, detail, source) in enumerate(c.new_steps, 1)),
             ]
     if reasoning:
@@ -123,8 +123,8 @@ def run_diff_html(d: RunDiff) -> str:
         rules = "<br>".join(f"{_e(r['id'])}: {_e(r['says'])} {_link(r['source'])}" for r in c.rules)
         rows.append(
             f'<tr><td class="cls-{_e(c.classification)}">{_e(c.classification)}</td><td class="mono">{_e(c.case)}<br>{_e(c.probe)}</td>'
-            f"<td>{_e(describe_outcome(c.old_observed))} → {_e(describe_outcome(c.new_observed))}</td>"
-            f"<td>{_e(describe_outcome(c.old_expected))} → {_e(describe_outcome(c.new_expected))}</td>"
+            f"<td>{_e(describe(c.old_observed))} → {_e(describe(c.new_observed))}</td>"
+            f"<td>{_e(describe(c.old_expected))} → {_e(describe(c.new_expected))}</td>"
             f'<td>{_e(c.reason)}<div class="rule">{rules}</div></td></tr>'
         )
     table = ('<table class="diff"><tr><th>class</th><th>case / probe</th><th>observed (old → new)</th><th>engine (old → new)</th>'
@@ -142,8 +142,8 @@ def run_diff_html(d: RunDiff) -> str:
 
 def prediction_html(p: Prediction) -> str:
     rows = "".join(
-        f'<tr><td class="mono">{_e(c.case)}<br>{_e(c.probe)}</td><td>{_e(describe_outcome(c.old_outcome))} → '
-        f"{_e(describe_outcome(c.new_outcome))}</td><td>{_e(', '.join(c.new_rules))}</td></tr>"
+        f'<tr><td class="mono">{_e(c.case)}<br>{_e(c.probe)}</td><td>{_e(describe(c.old_outcome))} → '
+        f"{_e(describe(c.new_outcome))}</td><td>{_e(', '.join(c.new_rules))}</td></tr>"
         for c in p.changes
     )
     table = (f'<table class="diff"><tr><th>case / probe</th><th>expected ({_e(p.old)} → {_e(p.new)})</th><th>rules</th></tr>{rows}</table>'

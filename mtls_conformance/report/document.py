@@ -14,17 +14,10 @@ from typing import Any
 
 from mtls_conformance.engine.model import Expectation
 from mtls_conformance.errors import InputError
+from mtls_conformance.outcomes import EXPECTED_CATEGORIES, Category, Status
 from mtls_conformance.plan.model import Case
 from mtls_conformance.report.model import API_VERSION, KIND, SCHEMA_VERSION, RunMeta
-from mtls_conformance.report.outcomes import (
-    CATEGORIES,
-    expected_category,
-    expected_outcome,
-    observed_category,
-    observed_mtls,
-    observed_outcome,
-)
-from mtls_conformance.verdict import Status, Verdict
+from mtls_conformance.verdict import Verdict
 from mtls_conformance.versions import catalog, parse_version
 
 RAW_LIMIT = 8000  # characters of probe output kept per probe; the repro bundle keeps the rest
@@ -54,8 +47,8 @@ def expectation_doc(e: Expectation) -> dict[str, Any]:
     doc = e.as_dict()
     doc.update(
         rules=[r.id for r in e.rules],
-        outcome=expected_outcome(e),
-        category=expected_category(e),
+        outcome=e.outcome.value,
+        category=e.outcome.category.value,
         client_principal=e.client_principal,
         server_principal=e.server_principal,
         target_port=e.target_port,
@@ -90,12 +83,12 @@ def result_doc(v: Verdict, case: Case | None) -> dict[str, Any]:
         "status": v.status.value,
         "expected": expectation_doc(v.expected),
         "observed": {
-            "outcome": observed_outcome(o, v.evidence),
-            "category": observed_category(o, v.evidence),
+            "outcome": v.outcome.value,
+            "category": v.outcome.category.value,
             "probe_outcome": o.outcome.value,
             "http_status": o.http_status,
             "curl_exit": o.curl_exit,
-            "mtls": observed_mtls(o, v.evidence),
+            "mtls": v.mtls_verified,
             "xfcc": o.xfcc,
             "client_identity": o.client_identity,
             "server_identity": o.server_identity,
@@ -114,7 +107,7 @@ def result_doc(v: Verdict, case: Case | None) -> dict[str, Any]:
 
 def _case_status(statuses: Iterable[str]) -> str:
     s = set(statuses)
-    for status in (Status.FAIL, Status.ERROR, Status.SKIP):
+    for status in (Status.FAIL, Status.ERROR):
         if status.value in s:
             return status.value
     return Status.PASS.value
@@ -130,19 +123,19 @@ def summarize(results: Sequence[Mapping[str, Any]], skipped: Sequence[Mapping[st
     return {
         "cases": {
             "total": len(by_case) + len(skipped_ids),
-            "passed": case_status["pass"],
-            "failed": case_status["fail"],
-            "errors": case_status["error"],
+            "passed": case_status[Status.PASS],
+            "failed": case_status[Status.FAIL],
+            "errors": case_status[Status.ERROR],
             "skipped": len(skipped_ids),
         },
         "probes": {
             "total": len(results),
-            "passed": probe_status["pass"],
-            "failed": probe_status["fail"],
-            "errors": probe_status["error"],
+            "passed": probe_status[Status.PASS],
+            "failed": probe_status[Status.FAIL],
+            "errors": probe_status[Status.ERROR],
         },
-        "observed": {c: sum(1 for r in results if r["observed"]["category"] == c) for c in CATEGORIES},
-        "expected": {c: sum(1 for r in results if r["expected"]["category"] == c) for c in ("mtls", "plaintext", "refused")},
+        "observed": {c.value: sum(1 for r in results if r["observed"]["category"] == c) for c in Category},
+        "expected": {c.value: sum(1 for r in results if r["expected"]["category"] == c) for c in EXPECTED_CATEGORIES},
     }
 
 
@@ -197,7 +190,7 @@ def build_report(meta: RunMeta, verdicts: Sequence[Verdict], skipped: Sequence[t
         },
         "result": overall_result(summary),
         "summary": summary,
-        "failed_cases": sorted({r["case"] for r in results if r["status"] in ("fail", "error")}),
+        "failed_cases": sorted({r["case"] for r in results if r["status"] != Status.PASS}),
         "skipped": skipped_doc,
         "version_facts": version_facts(meta.istio_version),
         "rules": rules_table(v.expected for v in verdicts),

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
+from mtls_conformance.outcomes import vocabulary
+
 
 def _asset(name: str) -> str:
     return resources.files("mtls_conformance.report").joinpath(name).read_text(encoding="utf-8")
@@ -31,7 +33,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 def page(title: str, header: str, summary: str, data: Any, script: str) -> str:
     return fill(_asset("matrix.html"), {
         "TITLE": html.escape(title), "CSS": _asset("matrix.css"), "HEADER": header, "SUMMARY": summary,
-        "DATA": embed_json(data), "JS": script,
+        "DATA": embed_json(data), "VOCABULARY": embed_json(vocabulary()), "JS": script,
     })
 
 

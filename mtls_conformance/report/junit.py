@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from mtls_conformance.report.outcomes import expected_outcome, observed_outcome
 from mtls_conformance.verdict import Verdict
 
 
@@ -13,8 +12,8 @@ def properties(verdict: Verdict) -> list[tuple[str, str]]:
         ("case_id", verdict.case_id),
         ("probe", e.probe.id),
         ("convergence_s", convergence),
-        ("expected", expected_outcome(e)),
-        ("observed", observed_outcome(verdict.observed, verdict.evidence)),
+        ("expected", e.outcome.value),
+        ("observed", verdict.outcome.value),
         ("verdict", verdict.status.value),
         ("rules", ",".join(r.id for r in e.rules)),
     ]

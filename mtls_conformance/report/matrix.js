@@ -4,6 +4,9 @@
   "use strict";
   const doc = JSON.parse(document.getElementById("report-data").textContent);
   const results = doc.results;
+  // The outcome vocabulary (mtls_conformance/outcomes.py): outcome, category and verdict words.
+  const VOCAB = JSON.parse(document.getElementById("vocabulary").textContent);
+  const outcomeWords = (o) => VOCAB.outcomes[o] || o;
 
   const LABELS = {
     suite: "suite", mesh: "mesh", ns: "namespace", wl: "workload", port: "port-level", dr: "DestinationRule",
@@ -13,7 +16,6 @@
   };
   const POLICY = ["mesh", "ns", "wl", "port"];
   const PATH = ["dr", "auto", "client", "server"];
-  const CATEGORY_WORDS = { mtls: "mTLS", plaintext: "plaintext", refused: "refused", connected: "connected, encryption unknown", error: "could not observe" };
   const CASE_DIMS = [];
   for (const r of results) for (const k of Object.keys(r.dimensions)) if (!CASE_DIMS.includes(k)) CASE_DIMS.push(k);
   const ORDER = ["suite", "mesh", "ns", "wl", "port", "dr", "auto", "client", "server"];
@@ -119,10 +121,9 @@
   function legend() {
     const box = document.getElementById("legend");
     box.textContent = "";
-    const entries = state.colour === "status"
-      ? [["pass", "pass"], ["fail", "fail"], ["error", "could not observe"]]
-      : [["mtls", "mTLS"], ["plaintext", "plaintext"], ["refused", "refused (reset / 503 / 403 / timeout)"],
-         ["connected", "connected, encryption unknown"], ["error", "could not observe"]];
+    const refusals = Object.keys(VOCAB.outcomes).filter((o) => o.startsWith("refused:")).map((o) => o.slice("refused:".length));
+    const entries = Object.entries(state.colour === "status" ? VOCAB.statuses : VOCAB.categories)
+      .map(([k, words]) => [k, k === "refused" ? words + " (" + refusals.join(" / ") + ")" : words]);
     box.append(el("span", { text: (state.colour === "status" ? "verdict" : state.colour + " outcome") + ":" }));
     for (const [cls, text] of entries) box.append(el("span", {}, [el("span", { class: "sw c-" + cls }), text]));
     const ring = el("span", { class: "sw c-" + (state.colour === "status" ? "fail" : "mtls") });
@@ -199,7 +200,7 @@
     return doc.rules[id] || { says: "", source: "" };
   }
   function badge(status) {
-    return el("span", { class: "badge c-" + (status === "error" ? "error" : status), text: status });
+    return el("span", { class: "badge c-" + (status === "error" ? "error" : status), text: VOCAB.statuses[status] || status });
   }
 
   function choose(i) {
@@ -217,9 +218,9 @@
     box.textContent = "";
     const e = r.expected, o = r.observed;
     box.append(el("h2", { text: r.case }), el("div", { class: "mono", text: r.probe }), el("p", {}, [badge(r.status)]));
-    const exp = el("div", {}, [el("div", { class: "hint", text: "expected (engine)" }), el("div", { class: "big", text: CATEGORY_WORDS[e.category] || e.category }),
+    const exp = el("div", {}, [el("div", { class: "hint", text: "expected (engine)" }), el("div", { class: "big", text: outcomeWords(e.outcome) }),
       el("div", { class: "mono", text: e.outcome })]);
-    const obs = el("div", {}, [el("div", { class: "hint", text: "observed" }), el("div", { class: "big", text: CATEGORY_WORDS[o.category] || o.category }),
+    const obs = el("div", {}, [el("div", { class: "hint", text: "observed" }), el("div", { class: "big", text: outcomeWords(o.outcome) }),
       el("div", { class: "mono", text: o.outcome })]);
     box.append(el("div", { class: "cmp" }, [exp, obs]));
     if (r.problems.length) {
@@ -275,7 +276,7 @@
         const r = results[i];
         const go = el("button", { class: "link", type: "button", text: r.case });
         go.addEventListener("click", () => choose(i));
-        t.append(el("tr", {}, [el("td", {}, [go]), el("td", { class: "mono", text: r.probe }), el("td", { text: r.expected.outcome }), el("td", { text: r.observed.outcome })]));
+        t.append(el("tr", {}, [el("td", {}, [go]), el("td", { class: "mono", text: r.probe }), el("td", { text: outcomeWords(r.expected.outcome) }), el("td", { text: outcomeWords(r.observed.outcome) })]));
       }
       failed.append(t);
     }

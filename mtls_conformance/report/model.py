@@ -11,7 +11,7 @@ from mtls_conformance import __version__
 # readers check both before trusting a document.
 API_VERSION = "mtls-conformance/v1"
 KIND = "MeshConformanceReport"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_FILE = "report.schema.json"
 
 

@@ -16,8 +16,8 @@ import mtls_conformance
 from mtls_conformance import plan as plan_package
 from mtls_conformance.engine import expect_all
 from mtls_conformance.errors import InputError
+from mtls_conformance.outcomes import Outcome
 from mtls_conformance.report.diff import FactChange
-from mtls_conformance.report.outcomes import expected_outcome
 from mtls_conformance.scenario import load_scenario
 from mtls_conformance.scenario.model import Scenario
 from mtls_conformance.versions import IstioVersion, VersionFact, catalog
@@ -29,8 +29,8 @@ DEFAULT_PROFILE = "standard"
 class PredictedChange:
     case: str
     probe: str
-    old_outcome: str
-    new_outcome: str
+    old_outcome: Outcome
+    new_outcome: Outcome
     old_rules: tuple[str, ...]
     new_rules: tuple[str, ...]
     new_steps: tuple[tuple[str, str, str], ...]  # (rule id, detail, source) of the new version's reasoning
@@ -42,7 +42,7 @@ class PredictedChange:
     def as_dict(self) -> dict[str, Any]:
         return {
             "case": self.case, "probe": self.probe, "outcome_changed": self.outcome_changed,
-            "outcome": {"old": self.old_outcome, "new": self.new_outcome},
+            "outcome": {"old": self.old_outcome.value, "new": self.new_outcome.value},
             "rules": {"old": list(self.old_rules), "new": list(self.new_rules)},
             "explanation": [{"rule": r, "detail": d, "source": s} for r, d, s in self.new_steps],
         }
@@ -137,10 +137,10 @@ def predict(old: IstioVersion, new: IstioVersion, old_cases: NamedScenarios, new
             probes += 1
             old_rules = tuple(r.id for r in before.rules)
             new_rules = tuple(r.id for r in after.rules)
-            if expected_outcome(before) == expected_outcome(after) and old_rules == new_rules:
+            if before.outcome is after.outcome and old_rules == new_rules:
                 continue
             changes.append(PredictedChange(
-                case=case_id, probe=after.probe.id, old_outcome=expected_outcome(before), new_outcome=expected_outcome(after),
+                case=case_id, probe=after.probe.id, old_outcome=before.outcome, new_outcome=after.outcome,
                 old_rules=old_rules, new_rules=new_rules,
                 new_steps=tuple((s.rule.id, s.detail, s.rule.source) for s in after.steps),
             ))
