@@ -17,3 +17,19 @@ class InputError(Exception):
         if self.fix:
             text += f"; fix: {self.fix}"
         return " ".join(text.split())
+
+
+class WaitTimeout(Exception):
+    """A bounded wait ran out. ``evidence`` carries what was last seen (config dump excerpt, proxy status, outcomes).
+
+    Defined here (not in the executor) so the run loop can tell a phase that never converged from a bug, without
+    importing the executor."""
+
+    def __init__(self, what: str, waited_s: float, evidence: str = "") -> None:
+        self.what = what
+        self.waited_s = waited_s
+        self.evidence = evidence
+        text = f"timed out after {waited_s:.1f}s waiting for {what}"
+        if evidence:
+            text += "\n" + evidence
+        super().__init__(text)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from mtls_conformance.engine.model import Expectation
 from mtls_conformance.observe.model import Evidence, ProbeObservation
+from mtls_conformance.observe.rotation import RotationReport
 from mtls_conformance.outcomes import Outcome, ProbeOutcome, Status
 from mtls_conformance.outcomes import says as _says
 
@@ -188,3 +189,31 @@ def judge(case_id: str, expected: Expectation, observed: ProbeObservation, evide
         problems.append(f"evidence sources disagree: {agreement}")
     status = Status.FAIL if problems else Status.PASS
     return Verdict(case_id, expected, observed, tuple(evidence), status, tuple(problems), convergence_s, tuple(notes))
+
+
+@dataclass(frozen=True)
+class CaseVerdict:
+    """The verdict of a check judged as a whole, with no single probe to compare (certificate rotation). It reaches the
+    report's ``checks``, its summary and result, and ``diff --exit-code`` like a probe's verdict does."""
+
+    case_id: str
+    kind: str  # "rotation"
+    status: Status
+    problems: tuple[str, ...]
+    notes: tuple[str, ...]
+    facts: tuple[tuple[str, str], ...]  # (name, value) in display order: rotations, requests, failed requests, longest gap
+    detail: str  # the analysis, as the test failure shows it
+
+    def failure_message(self) -> str:
+        return "\n".join([f"{self.case_id}: {self.kind} {self.status.value}", *(f"problem: {p}" for p in self.problems), self.detail])
+
+
+def judge_rotation(case_id: str, report: RotationReport) -> CaseVerdict:
+    """A rotation passes when the analysis found no problem (observe/rotation.py: serial changed before expiry at about
+    the grace ratio, chains to the root, same SPIFFE ID, enough rotations, zero failed requests)."""
+    traffic = report.traffic
+    facts = (("rotations", str(len(report.rotations))), ("requests", str(traffic.total if traffic else 0)),
+             ("failed_requests", str(traffic.failures if traffic else 0)),
+             ("longest_gap_s", f"{traffic.longest_gap.total_seconds():.1f}" if traffic else "n/a"))
+    return CaseVerdict(case_id, "rotation", Status.PASS if report.passed else Status.FAIL, tuple(report.problems),
+                       tuple(report.notes), facts, report.describe())

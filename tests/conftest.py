@@ -20,6 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 SCENARIOS = TESTS / "scenarios"
 
+# The pytest adapter (fixtures/) and the suites are not installed packages: they are found from the checkout, as the
+# root conftest.py finds them for `pytest suites`. Subprocesses the self-tests start (pytester projects, the CLI) get
+# the checkout on their path the same way.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
 
 
 def in_ci() -> bool:

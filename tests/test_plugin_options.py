@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from support.demo_suites import make_suites
 
 from fixtures.markers import FEATURES, gate_reason, marker_name, version_matches
 from mtls_conformance.errors import InputError
@@ -102,24 +103,13 @@ def test_every_feature_marker_and_requires_istio_are_registered(project: pytest.
     assert "@pytest.mark.requires_istio(spec)" in text
 
 
-def test_feature_markers_select_cases(project: pytest.Pytester) -> None:
-    (project.path / "demo").mkdir()
-    (project.path / "demo" / "a.yaml").write_text(
-        "workloads:\n  - {name: c, namespace: d-a, ports: []}\n  - {name: s, namespace: d-b, ports: [{port: 8000}]}\n")
-    project.makepyfile(test_demo="""\
-from fixtures.cases import Record, ScenarioSuite
-
-CASES = ScenarioSuite.beside(__file__, "demo", [
-    Record("demo/rot", "a.yaml", ("rotation",), "x"),
-    Record("demo/authz", "a.yaml", ("authorization",), "y"),
-])
-
-
-@CASES
-def test_demo(check):
-    pass
-""")
-    project.runpytest_subprocess("-m", "rotation").assert_outcomes(passed=1, deselected=1)
+def test_feature_markers_select_cases(pytester: pytest.Pytester) -> None:
+    scenario = "workloads:\n  - {name: c, namespace: d-a, ports: []}\n  - {name: s, namespace: d-b, ports: [{port: 8000}]}\n"
+    records = [{"id": "demo/rot", "scenario": "a.yaml", "features": ["rotation"], "about": "x"},
+               {"id": "demo/authz", "scenario": "a.yaml", "features": ["authorization"], "about": "y"}]
+    make_suites(pytester, records, {"a.yaml": scenario}, test_source=(
+        "from fixtures.cases import cases\n\n\n@cases(suite='demo', origin='record')\ndef test_demo(check):\n    pass\n"))
+    pytester.runpytest_subprocess("-m", "rotation").assert_outcomes(passed=1, deselected=1)
 
 
 def test_version_clauses() -> None:
@@ -140,21 +130,10 @@ def test_gate_reason_names_the_missing_fact() -> None:
     assert gate_reason((), ">=1.31", parse_version("1.30")) == "needs Istio >=1.31; this run uses 1.30"
 
 
-def test_a_case_needing_a_newer_istio_skips_with_that_reason(project: pytest.Pytester, tmp_path: Path) -> None:
-    project.makeconftest('pytest_plugins = ["fixtures.plugin", "fixtures.testing"]\n')
-    (project.path / "demo").mkdir()
-    (project.path / "demo" / "a.yaml").write_text(
-        "workloads:\n  - {name: c, namespace: d-a, ports: []}\n  - {name: s, namespace: d-b, ports: [{port: 8000}]}\n")
-    project.makepyfile(test_demo="""\
-from fixtures.cases import Record, ScenarioSuite
-
-CASES = ScenarioSuite.beside(__file__, "demo", [Record("demo/new", "a.yaml", (), "x", requires_istio=">=1.31")])
-
-
-@CASES
-def test_demo(check, conformance):
-    conformance.run(check)
-""")
-    result = project.runpytest_subprocess("--istio-version=1.30", "-rs", f"--results-dir={tmp_path}")
+def test_a_case_needing_a_newer_istio_skips_with_that_reason(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    scenario = "workloads:\n  - {name: c, namespace: d-a, ports: []}\n  - {name: s, namespace: d-b, ports: [{port: 8000}]}\n"
+    records = [{"id": "demo/new", "scenario": "a.yaml", "features": [], "about": "x", "requires_istio": ">=1.31"}]
+    make_suites(pytester, records, {"a.yaml": scenario})
+    result = pytester.runpytest_subprocess("--istio-version=1.30", "-rs", f"--results-dir={tmp_path}")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*needs Istio >=1.31; this run uses 1.30*"])

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from support.demo_suites import make_suites
 from support.flip_engine import FLIP_ENGINE
 
 pytest_plugins = ("pytester",)
@@ -26,29 +27,10 @@ probes:
   - {from: demo-client/curl, to: demo-server/httpbin, port: 8000}
 """
 
-SUITE = """\
-from fixtures.cases import Check, Record, ScenarioSuite
-from fixtures.plugin import Conformance
-from mtls_conformance.verdict import Status
-
-CASES = ScenarioSuite.beside(__file__, "demo", [
-    Record("demo/strict", "strict.yaml", ("peer-authentication",), "a STRICT namespace"),
-])
-
-
-@CASES
-def test_demo(check: Check, conformance: Conformance) -> None:
-    verdict = conformance.run(check)
-    assert verdict.status is Status.PASS, verdict.failure_message()
-"""
-
 @pytest.fixture
 def project(pytester: pytest.Pytester, tmp_path: Path) -> pytest.Pytester:
-    pytester.makeconftest('pytest_plugins = ["fixtures.plugin", "fixtures.testing"]\n')
-    (pytester.path / "demo").mkdir()
-    (pytester.path / "demo" / "strict.yaml").write_text(SCENARIO)
-    pytester.makepyfile(test_demo=SUITE)
-    return pytester
+    record = {"id": "demo/strict", "scenario": "strict.yaml", "features": ["peer-authentication"], "about": "a STRICT namespace"}
+    return make_suites(pytester, [record], {"strict.yaml": SCENARIO})
 
 
 def _properties(junit: Path) -> list[dict[str, str]]:
@@ -117,7 +99,7 @@ def test_plan_only_prints_the_phases_and_skips(project: pytest.Pytester, tmp_pat
     result = project.runpytest_subprocess("--plan-only", "-rs", "--results-dir", str(tmp_path / "results"))
     assert result.ret == 0
     result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*mtls-conformance plan*", "*1 phase, 1 case*", "  phase 1 suites/mesh-none/auto-on: 1 case, 2 probes (demo)"])
+    result.stdout.fnmatch_lines(["*mtls-conformance plan*", "*1 phase, 1 case*", "  phase 1 mesh-none/auto-on: 1 case, 2 probes (demo)"])
 
 
 def test_user_scenario_file_runs_alone(project: pytest.Pytester, tmp_path: Path) -> None:
@@ -126,7 +108,7 @@ def test_user_scenario_file_runs_alone(project: pytest.Pytester, tmp_path: Path)
     project.makepyfile(test_user=(Path(__file__).parents[1] / "suites" / "test_user_scenarios.py").read_text())
     junit = tmp_path / "junit.xml"
     result = project.runpytest_subprocess(f"--scenario={user}", "--results-dir", str(tmp_path / "r"), f"--junitxml={junit}")
-    result.assert_outcomes(passed=2, deselected=2)
+    result.assert_outcomes(passed=2, deselected=1)  # the records test: --scenario plans only the scenario
     assert {p["case_id"] for p in _properties(junit)} == {"scenario/my-bug"}
 
 
@@ -169,7 +151,7 @@ def test_a_phase_that_cannot_be_applied_fails_its_tests_in_one_line(project: pyt
     project.makeconftest(BROKEN)
     result = project.runpytest_subprocess(f"--results-dir={tmp_path}", "-rf")
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines(["*phase suites/mesh-none/auto-on could not be applied: kubectl apply: the API server refused the phase*"])
+    result.stdout.fnmatch_lines(["*phase 1 mesh-none/auto-on could not be applied: kubectl apply: the API server refused the phase*"])
     assert "Traceback" not in result.stdout.str()
 
 
@@ -187,11 +169,9 @@ pytest_plugins = ["fixtures.plugin"]
 
 
 class ExistingCluster(FakeMesh):
-    def mesh_wide_change(self, phase, case=None):
-        return f"phase {phase.name} applies mesh-wide config in 'istio-system' on an existing cluster"
-
     def apply_phase(self, phase):
-        raise AssertionError("a guarded phase must not be applied")
+        assert all(r.namespace != "istio-system" for r in phase.scenario.config), "mesh-wide config applied"
+        return super().apply_phase(phase)
 
 
 def pytest_mtls_cluster_available(config, options):
@@ -202,12 +182,22 @@ def pytest_mtls_open_session(config, options):
     return ExistingCluster(options, "main")
 """
 
+MESH_STRICT = SCENARIO.replace("demo-strict", "demo-mesh").replace("demo-server", "demo-mesh-server").replace(
+    "namespace: demo-mesh-server}, spec", "namespace: istio-system}, spec")
 
-def test_mesh_wide_phases_on_an_existing_cluster_skip_with_the_way_to_include_them(project: pytest.Pytester, tmp_path: Path) -> None:
+
+def test_mesh_wide_cases_on_an_existing_cluster_skip_and_the_rest_of_the_phase_runs(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """The plan (not the session) leaves mesh-wide cases out on someone else's cluster; the phase still runs the rest."""
+    records = [{"id": "demo/strict", "scenario": "strict.yaml", "features": ["peer-authentication"], "about": "namespace STRICT"},
+               {"id": "demo/mesh", "scenario": "mesh.yaml", "features": ["peer-authentication"], "about": "mesh STRICT"}]
+    project = make_suites(pytester, records, {"strict.yaml": SCENARIO, "mesh.yaml": MESH_STRICT})
     project.makeconftest(GUARDED)
-    result = project.runpytest_subprocess(f"--results-dir={tmp_path}", "-rs")
-    result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*applies mesh-wide config in 'istio-system' on an existing cluster; pass --allow-install to include it*"])
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    result = project.runpytest_subprocess(f"--results-dir={tmp_path}", f"--kubeconfig={kubeconfig}", "-rs")
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines(["*applies mesh-wide config in 'istio-system' (PeerAuthentication istio-system/default) on an "
+                                 "existing cluster; pass --allow-install to include it*"])
 
 
 def test_allure_gets_the_applied_yaml_probe_output_and_explanation(project: pytest.Pytester, tmp_path: Path) -> None:

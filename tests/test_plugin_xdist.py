@@ -7,8 +7,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from support.demo_suites import make_suites
 
-from fixtures.coordination import MeshCoordinator
+from mtls_conformance.run.coordination import MeshCoordinator
 
 pytest_plugins = ("pytester",)
 
@@ -38,31 +39,14 @@ SCENARIOS = {
     "autooff-b.yaml": _scenario("autooff-b", "x-off-b", mesh="mesh: {enableAutoMtls: false}\n"),
 }
 
-SUITE = """\
-from fixtures.cases import Record, ScenarioSuite
-from mtls_conformance.verdict import Status
+RECORDS = [{"id": f"mesh/{name}", "scenario": f"{name}.yaml", "features": ["peer-authentication"], "about": name}
+           for name in ("none-a", "strict-a", "autooff-a", "none-b", "strict-b", "autooff-b")]
 
-CASES = ScenarioSuite.beside(__file__, "mesh", [
-    Record(f"mesh/{name}", f"{name}.yaml", ("peer-authentication",), name)
-    for name in ("none-a", "strict-a", "autooff-a", "none-b", "strict-b", "autooff-b")
-])
-
-
-@CASES
-def test_mesh(check, conformance):
-    verdict = conformance.run(check)
-    assert verdict.status is Status.PASS, verdict.failure_message()
-"""
-
-EXPECTED_MESH = {"none": "suites/mesh-none/auto-on", "strict": "suites/mesh-STRICT/auto-on", "autooff": "suites/mesh-none/auto-off"}
+EXPECTED_MESH = {"none": "mesh-none/auto-on", "strict": "mesh-STRICT/auto-on", "autooff": "mesh-none/auto-off"}
 
 
 def test_two_workers_never_apply_conflicting_phases(pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytester.makeconftest('pytest_plugins = ["fixtures.plugin", "fixtures.testing"]\n')
-    (pytester.path / "mesh").mkdir()
-    for name, text in SCENARIOS.items():
-        (pytester.path / "mesh" / name).write_text(text)
-    pytester.makepyfile(test_mesh=SUITE)
+    make_suites(pytester, RECORDS, SCENARIOS, suite="mesh", folder="mesh")
     log = tmp_path / "events.jsonl"
     monkeypatch.setenv("MTLS_FAKE_LOG", str(log))
     result = pytester.runpytest_subprocess("-n", "2", f"--results-dir={tmp_path / 'results'}", "-p", "no:cacheprovider")

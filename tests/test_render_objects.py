@@ -13,6 +13,7 @@ import yaml
 
 from mtls_conformance.errors import InputError
 from mtls_conformance.plan import build_plan
+from mtls_conformance.plan.build import run_plan
 from mtls_conformance.plan.manifests import images
 from mtls_conformance.plan.render import CASE_ANNOTATION, CASE_LABEL, MANAGED_BY, RUN_LABEL, label_value, render_phase, render_scenario
 from mtls_conformance.versions import resolve_version
@@ -32,7 +33,7 @@ def _kinds_in_order(objects: list[dict[str, Any]]) -> bool:
 
 @pytest.mark.parametrize("profile", ["smoke", "standard"])
 def test_every_object_is_labelled_and_in_apply_order(profile: str) -> None:
-    plan = build_plan(profile, VERSION)
+    plan = run_plan(profile, VERSION, suites_dir=Path(__file__).resolve().parents[1] / "suites")
     for phase in plan.phases:
         objects = render_phase(phase, "run-1")
         assert _kinds_in_order(objects)
@@ -111,8 +112,8 @@ def test_render_command_is_deterministic(tmp_path: Path, cli: Cli) -> None:
         result = cli(["render", "--profile", "smoke", "--out", str(tmp_path / name), "--run-id", "nightly"])
         assert result.returncode == 0, result.stderr
         outs.append({p.name: p.read_bytes() for p in sorted((tmp_path / name).iterdir())})
-    assert outs[0] == outs[1] and len(outs[0]) == 2
-    docs = list(yaml.safe_load_all(outs[0]["phase-00-mesh-none-auto-on.yaml"]))
+    assert outs[0] == outs[1] and len(outs[0]) == 3  # smoke: the plan's 3 phases, numbered from 1 as everywhere
+    docs = list(yaml.safe_load_all(outs[0]["phase-01-mesh-none-auto-on.yaml"]))
     assert docs[0]["kind"] == "Namespace" and all(d["metadata"]["labels"][RUN_LABEL] == "nightly" for d in docs)
 
 
@@ -129,7 +130,7 @@ def test_plan_command_json_contract(cli: Cli) -> None:
 
 @pytest.mark.parametrize("argv", [
     ["plan", "--profile", "huge"],
-    ["plan"],
+    ["plan", "--suites", "/nonexistent/suites"],
     ["plan", "--profile", "smoke", "--istio-version", "0.9"],
     ["plan", "--profile", "smoke", "--format", "xml"],
     ["render", "--profile", "smoke"],

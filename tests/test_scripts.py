@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
@@ -116,7 +117,9 @@ def test_install_istio_without_the_project_uses_the_helm_repo_with_a_version(stu
     values.write_text("pilot: {}\n")
     result = run("install-istio", env, "--kubeconfig", str(kubeconfig), "--context", "prod", "--values", str(values), "1.30")
     assert result.returncode == 0, result.stderr
-    repo = "--repo https://istio-release.storage.googleapis.com/charts --version ~1.30.0"
+    # Without the project, the script still installs the pinned patch of the line (read from the versions data file).
+    pinned = yaml.safe_load((ROOT / "mtls_conformance" / "data" / "istio-versions.yaml").read_text())["pinned_patch"]["1.30"]
+    repo = f"--repo https://istio-release.storage.googleapis.com/charts --version {pinned}"
     assert calls(tmp) == [
         f"helm upgrade --install istio-base base {repo} --namespace istio-system --create-namespace --set defaultRevision=default "
         f"--wait --timeout 300s --kubeconfig {kubeconfig} --kube-context prod",

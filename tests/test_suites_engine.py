@@ -4,7 +4,6 @@ literal expected outcome, and take every expectation from the engine (a flipped 
 from __future__ import annotations
 
 import ast
-import importlib
 import os
 import subprocess
 import sys
@@ -14,11 +13,11 @@ from pathlib import Path
 import pytest
 from support.flip_engine import FLIP_ENGINE
 
-from fixtures.cases import ScenarioSuite
 from fixtures.markers import FEATURES
-from fixtures.phases import phase_book
 from mtls_conformance.engine import expect
-from mtls_conformance.plan import build_plan
+from mtls_conformance.plan.build import run_plan
+from mtls_conformance.plan.model import Case
+from mtls_conformance.plan.records import RECORDS_FILE, suite_records
 from mtls_conformance.versions import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,52 +41,42 @@ NAMED_RULES = {
     "authorization/allow-principal-plaintext-under-permissive": "authz.plaintext-no-principal",
 }
 
-def _scenario_suites() -> list[ScenarioSuite]:
-    found = []
-    for name in SUITE_MODULES:
-        module = importlib.import_module(f"suites.{name}")
-        found += [v for v in vars(module).values() if isinstance(v, ScenarioSuite)]
-    return found
+def _records() -> tuple[Case, ...]:
+    return suite_records(SUITES)
 
 
 def test_every_record_loads_with_unique_ids_and_known_features() -> None:
-    suites = _scenario_suites()
-    assert len(suites) >= 4
-    ids = [record.id for suite in suites for record in suite.records]
+    records = _records()
+    assert len({c.suite for c in records}) >= 5
+    ids = [c.id for c in records]
     assert not [i for i, n in Counter(ids).items() if n > 1]
     facts = {f.id for f in catalog().facts}
-    for suite in suites:
-        for record, case in suite.cases():
-            assert case.probes, record.id
-            assert all(f in FEATURES or f in facts for f in record.features), record.id
-            assert (suite.folder / record.scenario).is_file()
+    for case in records:
+        assert case.scenario.probes, case.id
+        assert all(f in FEATURES or f in facts for f in case.features), case.id
 
 
 def test_every_scenario_file_beside_a_suite_has_a_record() -> None:
-    from suites.test_rotation import ROTATION
-
-    referenced = {(s.folder / r.scenario).resolve() for s in _scenario_suites() for r in s.records}
-    referenced |= {(ROTATION.folder / r.scenario).resolve() for r in ROTATION.records}
-    on_disk = {p.resolve() for p in SUITES.glob("*/*.yaml")}
+    referenced = {Path(c.scenario.path).resolve() for c in _records()}
+    on_disk = {p.resolve() for p in SUITES.glob("*/*.yaml") if p.name != RECORDS_FILE}
     assert on_disk == referenced
 
 
 @pytest.mark.parametrize("case_id", sorted(NAMED_RULES))
 def test_named_cases_reach_the_rule_they_are_named_after(case_id: str) -> None:
-    cases = {case.id: case for suite in _scenario_suites() for _, case in suite.cases()}
-    case = cases[case_id]
+    case = {c.id: c for c in _records()}[case_id]
     cited = {step.rule.id for probe in case.probes for step in expect(case.scenario, probe).steps}
     assert NAMED_RULES[case_id] in cited, sorted(cited)
 
 
 @pytest.mark.parametrize("profile", ["smoke", "standard"])
 def test_all_cases_pack_into_independent_phases(profile: str) -> None:
-    version = catalog().latest_stable
-    plan = build_plan(profile, version)
-    cases = [case for suite in _scenario_suites() for _, case in suite.cases()] + list(plan.cases)
-    phases = phase_book(cases, plan, version)  # the planner's pack() proves cases in a phase independent
-    assert {c.id for p in phases for c in p.cases} >= {c.id for c in cases}
-    assert len({p.name for p in phases}) == len(phases)
+    """The plan packs the matrix and every record together; pack() proves the cases of each phase independent."""
+    plan = run_plan(profile, catalog().latest_stable, suites_dir=SUITES)
+    in_phases = {c.id for p in plan.phases for c in p.cases}
+    assert {c.id for c in _records() if not c.isolated} <= in_phases
+    assert {c.id for c in plan.isolated} == {c.id for c in _records() if c.isolated}
+    assert len({p.name for p in plan.phases}) == len(plan.phases)
 
 
 def test_suites_hold_no_literal_outcomes() -> None:

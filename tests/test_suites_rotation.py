@@ -11,9 +11,11 @@ requests and longest gap) is observe.rotation's, fed by the driver.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,15 +35,16 @@ from fixtures.rotation import (
 )
 from mtls_conformance.executor.kube import ExecResult
 from mtls_conformance.observe.pki import Issued, cacerts_bundle, mint_ca, mint_workload
+from mtls_conformance.plan.records import load_folder
 from mtls_conformance.scenario import Workload
-from suites.test_rotation import ROTATION
 
 EPOCH = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
 TTL = dt.timedelta(minutes=5)
 BACKDATE = dt.timedelta(minutes=2)
 SPIFFE = "spiffe://cluster.local/ns/rot-ttl/sa/httpbin"
-RECORD = ROTATION.records[0]
-PLUGIN_RECORD = ROTATION.records[1]
+ROTATION_CASES = load_folder(Path(__file__).resolve().parents[1] / "suites" / "rotation")  # the suite's own records
+CASE, PLUGIN_CASE = ROTATION_CASES
+RECORD, PLUGIN_RECORD = RotationRecord.of(CASE), RotationRecord.of(PLUGIN_CASE)
 RECORD_PATH = "config_dump?resource=dynamic_active_secrets"  # Envoy admin docs, "/config_dump?resource={}"
 
 
@@ -136,7 +139,7 @@ def _kube(**kw: Any) -> FakeKube:
 def test_rotations_under_traffic_pass_and_report_counts() -> None:
     kube = _kube()
     rotation, props = _rotation(kube)
-    report = rotation.run(ROTATION, RECORD)
+    report = rotation.run(CASE)
     assert report.passed, report.describe()
     assert len(report.rotations) >= 2
     assert all(0.49 <= r.fraction <= 0.51 for r in report.rotations)
@@ -150,7 +153,7 @@ def test_rotations_under_traffic_pass_and_report_counts() -> None:
 def test_the_driver_sees_certificates_in_the_resource_filtered_answer() -> None:
     """Envoy answers resource=dynamic_active_secrets with DynamicSecret entries, not a SecretsConfigDump (issue 11)."""
     kube = _kube()
-    report = _rotation(kube)[0].run(ROTATION, RECORD)
+    report = _rotation(kube)[0].run(CASE)
     assert "no certificate was observed" not in report.problems
     assert report.passed and len(report.rotations) >= 2, report.describe()
 
@@ -163,7 +166,7 @@ def test_the_driver_sees_certificates_in_the_resource_filtered_answer() -> None:
 def test_an_answer_of_another_shape_fails_in_one_line(answer: Any, named: str) -> None:
     kube = _kube(answer=answer)
     with pytest.raises(pytest.fail.Exception, match=r"config_dump\?resource=dynamic_active_secrets") as err:
-        _rotation(kube)[0].run(ROTATION, RECORD)
+        _rotation(kube)[0].run(CASE)
     assert named in str(err.value) and "\n" not in str(err.value)
 
 
@@ -183,7 +186,7 @@ def test_the_fake_keeps_the_artefact_envelope() -> None:
 
 def test_failed_requests_and_the_longest_gap_are_reported() -> None:
     kube = _kube(failed_requests=(200, 201, 202))
-    report = _rotation(kube)[0].run(ROTATION, RECORD)
+    report = _rotation(kube)[0].run(CASE)
     assert not report.passed
     assert any("3 of" in p and "failed" in p for p in report.problems)
     assert report.traffic is not None and report.traffic.longest_gap == dt.timedelta(seconds=4)
@@ -192,19 +195,19 @@ def test_failed_requests_and_the_longest_gap_are_reported() -> None:
 def test_a_certificate_from_another_root_fails() -> None:
     kube = _kube()
     kube.root_pem = _pem(mint_ca("someone else", not_before=EPOCH, lifetime=dt.timedelta(days=1)))
-    report = _rotation(kube)[0].run(ROTATION, RECORD)
+    report = _rotation(kube)[0].run(CASE)
     assert any("does not chain to the root" in p for p in report.problems)
 
 
 def test_a_changed_spiffe_id_fails() -> None:
     kube = _kube(spiffe_after_first="spiffe://cluster.local/ns/rot-ttl/sa/intruder")
-    report = _rotation(kube)[0].run(ROTATION, RECORD)
+    report = _rotation(kube)[0].run(CASE)
     assert any("SPIFFE ID changed" in p for p in report.problems)
 
 
 def test_renewal_outside_the_grace_window_fails() -> None:
     kube = _kube(renew_fraction=0.8)
-    report = _rotation(kube)[0].run(ROTATION, RECORD)
+    report = _rotation(kube)[0].run(CASE)
     assert any("renewed at 80.0%" in p for p in report.problems) or any("need at least 2" in p for p in report.problems)
 
 
@@ -220,21 +223,22 @@ def test_plugin_ca_variant_chains_to_the_suite_made_root() -> None:
         kube.certs.clear()
 
     session.install_plugin_ca = install  # type: ignore[attr-defined]
-    record = RotationRecord(**{**PLUGIN_RECORD.__dict__, "server": RECORD.server, "client": RECORD.client, "scenario": RECORD.scenario})
-    report = _rotation(kube, session)[0].run(ROTATION, record)
+    case = dataclasses.replace(PLUGIN_CASE, scenario=CASE.scenario,
+                               params={**PLUGIN_CASE.params, "server": RECORD.server, "client": RECORD.client})
+    report = _rotation(kube, session)[0].run(case)
     assert report.passed, report.describe()
     assert session.installed is not None and set(session.installed) == set(cacerts_bundle(now=EPOCH))
 
 
 def test_plugin_ca_variant_skips_with_a_reason_when_the_session_cannot_install_it() -> None:
     with pytest.raises(pytest.skip.Exception, match="install_plugin_ca"):
-        _rotation(_kube())[0].run(ROTATION, PLUGIN_RECORD)
+        _rotation(_kube())[0].run(PLUGIN_CASE)
 
 
 def test_plugin_ca_variant_runs_only_on_its_own() -> None:
     """A new root of trust would break every other case still to run, so it skips unless selected alone."""
     with pytest.raises(pytest.skip.Exception, match="-m plugin_ca"):
-        _rotation(_kube(), alone=False)[0].run(ROTATION, PLUGIN_RECORD)
+        _rotation(_kube(), alone=False)[0].run(PLUGIN_CASE)
 
 
 def test_small_pieces() -> None:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from mtls_conformance.plan import PROFILES, build_plan
+from mtls_conformance.plan.build import run_plan
 from mtls_conformance.plan.render import render_phase
 from mtls_conformance.validate import CrdValidator, kubernetes_errors, validate_objects
 from mtls_conformance.versions import resolve_version
@@ -105,7 +106,7 @@ def test_rendered_mistakes_are_caught(crds: CrdValidator) -> None:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_rendered_resource_validates(profile: str, crds: CrdValidator) -> None:
-    plan = build_plan(profile, resolve_version(None))
+    plan = run_plan(profile, resolve_version(None), suites_dir=Path(__file__).resolve().parents[1] / "suites")
     objects = [o for phase in plan.phases for o in render_phase(phase, "ci-0123")]
     assert {o["kind"] for o in objects} >= {"Namespace", "ServiceAccount", "Service", "Deployment", "PeerAuthentication", "DestinationRule"}
     problems = validate_objects(objects, crds)

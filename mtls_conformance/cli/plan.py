@@ -6,25 +6,24 @@ import argparse
 import json
 from typing import Any
 
-from mtls_conformance.plan import PROFILES, build_plan, counts
+from mtls_conformance.plan import PROFILES, counts
 from mtls_conformance.plan.build import phase_counts
 from mtls_conformance.plan.model import Plan
-from mtls_conformance.plan.profiles import check_profile
-from mtls_conformance.versions import resolve_version
+from mtls_conformance.plan_args import add_plan_arguments, plan_from_args
 
-COUNT_KEYS = ("cases", "probes", "phases", "namespaces", "pods", "peak_pods", "services", "resources")
+COUNT_KEYS = ("cases", "probes", "phases", "skipped", "isolated", "namespaces", "pods", "peak_pods", "services", "resources")
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "plan",
         help="the conformance matrix of a profile as phases, with counts",
-        description="Print how a profile's cases pack into phases (one cluster-wide configuration each) and what the "
-        "run costs: cases, probes, phases, namespaces, pods, Services, resources. No cluster is needed; every case's "
-        "expectation is proved independent of the other cases in its phase.",
+        description="Print the plan a run executes: the profile's matrix and named cases plus the suites' own records "
+        "(or your --scenario files), packed into phases (one cluster-wide configuration each), with what the run costs. "
+        "It is the same plan, numbered the same way, as `pytest suites --plan-only` and `--collect-only` show. No "
+        "cluster is needed; every case's expectation is proved independent of the other cases in its phase.",
     )
-    p.add_argument("--profile", required=True, metavar="P", help="one of " + ", ".join(PROFILES))
-    p.add_argument("--istio-version", metavar="V", help="Istio version, e.g. 1.30 or 1.30.3 (default: latest stable)")
+    add_plan_arguments(p, PROFILES)
     p.add_argument("--format", choices=("json", "table"), default="table", help="output format (default: table)")
     p.set_defaults(handler=run)
 
@@ -34,7 +33,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     doc: dict[str, Any] = {"profile": plan.profile, "istio_version": plan.istio_version}
     doc.update({k: totals[k] for k in COUNT_KEYS})
     doc["phase_list"] = [
-        {"index": ph.index, "name": ph.name, "enableAutoMtls": ph.mesh.enable_auto_mtls,
+        {"index": ph.number, "name": ph.name, "enableAutoMtls": ph.mesh.enable_auto_mtls,
          "mesh_policy": ph.mesh_policy, **phase_counts(ph)}
         for ph in plan.phases
     ]
@@ -53,8 +52,6 @@ def render_table(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = check_profile(args.profile)
-    version = resolve_version(args.istio_version)
-    doc = plan_document(build_plan(profile, version))
+    doc = plan_document(plan_from_args(args))
     print(json.dumps(doc, indent=2) if args.format == "json" else render_table(doc))
     return 0

@@ -10,10 +10,9 @@ from typing import Any
 import yaml
 
 from mtls_conformance.errors import InputError
-from mtls_conformance.plan import PROFILES, build_plan
-from mtls_conformance.plan.profiles import check_profile
+from mtls_conformance.plan import PROFILES
 from mtls_conformance.plan.render import render_phase
-from mtls_conformance.versions import resolve_version
+from mtls_conformance.plan_args import add_plan_arguments, plan_from_args
 
 DEFAULT_RUN_ID = "local"
 
@@ -22,13 +21,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "render",
         help="every phase of a profile as plain YAML",
-        description="Write each phase of a profile as one multi-document YAML file (DIR/phase-NN-<name>.yaml), in "
-        "apply order. Same input, same bytes. Files from an earlier render in DIR are replaced.",
+        description="Write each phase of the plan (the same plan `plan` prints and the suites run) as one "
+        "multi-document YAML file (DIR/phase-NN-<name>.yaml, NN from 01), in apply order. Isolated cases (rotation) "
+        "are applied by their own suite and are not rendered. Same input, same bytes. Files from an earlier render in "
+        "DIR are replaced.",
     )
-    p.add_argument("--profile", required=True, metavar="P", help="one of " + ", ".join(PROFILES))
+    add_plan_arguments(p, PROFILES)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
     p.add_argument("--run-id", default=DEFAULT_RUN_ID, metavar="ID", help=f"value of the mtls-conformance/run label (default: {DEFAULT_RUN_ID})")
-    p.add_argument("--istio-version", metavar="V", help="Istio version (default: latest stable)")
     p.set_defaults(handler=run)
 
 
@@ -48,10 +48,8 @@ def _out_dir(text: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = check_profile(args.profile)
-    version = resolve_version(args.istio_version)
-    plan = build_plan(profile, version)
-    rendered = [(phase_file_name(ph.index, ph.name), render_phase(ph, args.run_id)) for ph in plan.phases]  # checks --run-id first
+    plan = plan_from_args(args)
+    rendered = [(phase_file_name(ph.number, ph.name), render_phase(ph, args.run_id)) for ph in plan.phases]  # checks --run-id first
     out = _out_dir(args.out)
     for stale in out.glob("phase-*.yaml"):
         stale.unlink()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mtls_conformance.errors import InputError
+from mtls_conformance.errors import InputError, WaitTimeout
+
+__all__ = ["CommandError", "HarnessError", "WaitTimeout"]
 
 
 class HarnessError(InputError):
@@ -26,16 +28,3 @@ class CommandError(HarnessError):
         last = (stderr.strip() or stdout.strip()).splitlines()[-1:] or ["no output"]
         super().__init__(" ".join(self.argv[:3]), f"exited {returncode}: {last[0][:300]}",
                          fix or "run the command by hand to see its full output")
-
-
-class WaitTimeout(Exception):
-    """A bounded wait ran out. ``evidence`` carries what was last seen (config dump excerpt, proxy status, outcomes)."""
-
-    def __init__(self, what: str, waited_s: float, evidence: str = "") -> None:
-        self.what = what
-        self.waited_s = waited_s
-        self.evidence = evidence
-        text = f"timed out after {waited_s:.1f}s waiting for {what}"
-        if evidence:
-            text += "\n" + evidence
-        super().__init__(text)

@@ -4,7 +4,7 @@
     ok, reason = cluster_available(options)          # the plugin's skip decision, never raises
     session = MeshSession.open(options)              # create/reuse kind (or connect), install Istio unless present
     session.apply_phase(phase)                       # render, server-side apply, wait for rollouts
-    session.converge(phase, expectations)            # proxy config shows it, then N identical probe outcomes
+    session.converge(phase, expectations, agrees)    # proxy config shows it, then N identical outcomes that agree
     session.probe(scenario, probes)                  # batched per client pod, in parallel, retry only INCONCLUSIVE
     session.evidence(scenario, expectation, obs)     # config dump, metrics delta, sampled capture + negative control
     session.write_bundle(case, verdicts, dest)       # repro bundle of a failing case
@@ -45,15 +45,19 @@ from mtls_conformance.executor.process import CommandRunner, SubprocessRunner
 from mtls_conformance.executor.state import RunStateFile
 from mtls_conformance.executor.tools import Toolbox, docker_status
 from mtls_conformance.observe.curl import parse_probe_output, probe_script, probe_spec_from, resolve_pod_ips
-from mtls_conformance.observe.model import Evidence, Outcome, ProbeObservation
+from mtls_conformance.observe.model import Evidence, ProbeObservation
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.plan.model import Case, Phase
-from mtls_conformance.plan.phases import restrict
-from mtls_conformance.plan.render import render_phase, render_scenario
+from mtls_conformance.plan.render import SCOPE_LABEL, render_phase, render_scenario
 from mtls_conformance.scenario.model import Address, Probe, Scenario, Workload
 from mtls_conformance.timing import Timing, load_timing
-from mtls_conformance.verdict import Status, Verdict, judge
+from mtls_conformance.verdict import Verdict
 from mtls_conformance.versions import IstioVersion, catalog, parse_version, resolve_version
 
+# Envoy leaves EDS out of /config_dump unless asked; istioctl's proxy-config endpoint asks the same way
+# (istio/istio@86c9f01fd735 istioctl/pkg/proxyconfig/proxyconfig.go, edsPath = "?include_eds=true"), and pilot-agent
+# request passes the query through to the admin API (pilot/pkg/request/command.go).
+CONFIG_DUMP_WITH_EDS = "config_dump?include_eds=true"
 _RUN_ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
 
@@ -166,7 +170,7 @@ def _images(objects: Sequence[Mapping[str, Any]]) -> set[str]:
 
 
 def _signature(obs: ProbeObservation) -> str:
-    if obs.outcome is Outcome.INCONCLUSIVE:
+    if obs.outcome is ProbeOutcome.INCONCLUSIVE:
         return "inconclusive"
     mtls = {True: "/mtls", False: "/plaintext", None: ""}[obs.mtls]
     return f"{obs.outcome.value}{mtls}"
@@ -374,7 +378,6 @@ class MeshSession:
     # --- phases ------------------------------------------------------------------------------------------------
     def apply_phase(self, phase: Phase) -> AppliedPhase:
         start = self.clock.now()
-        phase = self._allowed_part(phase)
         objects = render_phase(phase, self.run_id)
         self._load_into_kind(_images(objects))
         auto_s = 0.0
@@ -403,41 +406,13 @@ class MeshSession:
             self.kind.load_images(missing)
             self.loaded_images |= missing
 
-    def mesh_wide_change(self, phase: Phase, case: Case | None = None) -> str | None:
-        """Why running this phase (or this case of it) would change mesh-wide state on someone else's cluster.
-
-        None when it would not, or when we may (our own kind cluster, or --allow-install).
-        """
-        if not self.options.external or self.options.allow_install or self.installer is None:
-            return None
-        if self._auto_mtls_on_cluster() is not phase.mesh.enable_auto_mtls:
-            return f"phase {phase.name} changes meshConfig.enableAutoMtls on an existing cluster"
-        scenario = case.scenario if case is not None else phase.scenario
-        root = scenario.mesh.root_namespace
-        in_root = sorted(r.ref for r in scenario.config if r.namespace == root)
-        if in_root:
-            what = f"case {case.id}" if case is not None else f"phase {phase.name}"
-            return f"{what} applies mesh-wide config in '{root}' ({', '.join(in_root[:3])}) on an existing cluster"
-        return None
-
-    def _auto_mtls_on_cluster(self) -> object:
-        # Read once: without --allow-install the suite never changes it on an existing cluster, and the plugin
-        # asks for every test.
-        assert self.installer is not None
+    def cluster_auto_mtls(self) -> bool:
+        """The cluster's meshConfig.enableAutoMtls (Istio's default: true). Read once: without --allow-install the suite
+        never changes it on an existing cluster, and the run loop checks the plan's assumption against it."""
         if self._cluster_auto_mtls is None:
-            self._cluster_auto_mtls = self.installer.mesh_config().get("enableAutoMtls", True)
-        return self._cluster_auto_mtls
-
-    def _allowed_part(self, phase: Phase) -> Phase:
-        """On someone else's cluster without --allow-install, only the cases that change nothing mesh-wide."""
-        blocked = {case.id for case in phase.cases if self.mesh_wide_change(phase, case)}
-        if not blocked:
-            return phase
-        if len(blocked) == len(phase.cases):
-            reason = self.mesh_wide_change(phase) or ""
-            raise HarnessError(f"phase {phase.name}", reason.removeprefix(f"phase {phase.name} "),
-                               "pass --allow-install to allow it, or run only phases without mesh-wide changes")
-        return restrict(phase, lambda case: case.id not in blocked, self.istio_version)
+            mesh = self.installer.mesh_config() if self.installer is not None else {}
+            self._cluster_auto_mtls = mesh.get("enableAutoMtls", True) is not False
+        return bool(self._cluster_auto_mtls)
 
     def _prune(self, keep: Sequence[ObjectRef]) -> None:
         """Delete what earlier phases of this run applied and this one does not (their mesh policy above all).
@@ -445,7 +420,10 @@ class MeshSession:
         Asks the cluster, not this process's memory: under xdist the previous phase may have been applied by another worker.
         """
         wanted = {(r.kind, r.namespace, r.name) for r in keep}
-        stale = [r for r in self.kube.list_labeled(f"{RUN_LABEL}={self.run_id}") if (r.kind, r.namespace, r.name) not in wanted]
+        # Only phase objects: rotation namespaces and the plug-in CA's cacerts carry the run label too, but they live
+        # outside the phases (and other processes may be using them right now).
+        selector = f"{RUN_LABEL}={self.run_id},{SCOPE_LABEL}=phase"
+        stale = [r for r in self.kube.list_labeled(selector) if (r.kind, r.namespace, r.name) not in wanted]
         if stale:
             self.kube.delete(stale)
 
@@ -468,7 +446,7 @@ class MeshSession:
         pod = next((p for p in self._pods.values() if p.key == pod_key), None)
         if pod is None:
             raise HarnessError(pod_key, "not a pod of the current phase", "")
-        result = envoy_admin(self.kube, pod, "config_dump", self.timing.exec_timeout_s)
+        result = envoy_admin(self.kube, pod, CONFIG_DUMP_WITH_EDS, self.timing.exec_timeout_s)
         if result.exit_code != 0:
             raise HarnessError(pod_key, f"config_dump failed: {result.stderr.strip() or result.transport_error}", "")
         return result.stdout
@@ -486,9 +464,9 @@ class MeshSession:
                 checks.setdefault(check.name, check)
             if client.sidecar and e.probe.address is Address.SERVICE:
                 pod = self.pod_of(client)
-                cluster = ev.outbound_cluster(server.host, e.probe.port)
-                check = ProxyCheck(pod.key, f"{cluster} sends {e.client_sends.value}",
-                                   ev.client_holds(cluster, e.client_sends, server.sidecar))
+                # The engine's per-endpoint auto-mTLS decision, checked against the client's CDS joined with its EDS.
+                _cluster, describe, holds = ev.client_check(scenario, e)
+                check = ProxyCheck(pod.key, describe, holds)
                 checks.setdefault(check.name, check)
         return list(checks.values())
 
@@ -502,7 +480,10 @@ class MeshSession:
         result = self.runner.run(argv, timeout=60)
         return (result.stdout or result.stderr).strip()[-3000:]
 
-    def converge(self, phase: Phase, expectations: Sequence[Expectation]) -> Convergence:
+    def converge(self, phase: Phase, expectations: Sequence[Expectation],
+                 agrees: Callable[[Expectation, ProbeObservation], bool]) -> Convergence:
+        """Wait until every affected proxy shows the phase's policy, then until each probe's outcome agrees with its
+        expectation N times in a row. ``agrees`` is the run loop's judge: the executor observes, it never judges."""
         scenario = phase.scenario
         config = wait_for_config(self.config_checks(scenario, expectations), self._dump,
                                  timeout_s=self.timing.config_propagation_timeout_s, interval_s=self.timing.poll_interval_s,
@@ -515,10 +496,10 @@ class MeshSession:
                 last[obs.probe_id] = obs
             return {i: _signature(last[i]) for i in ids if i in last}
 
-        def agrees(probe_id: str, _signature_text: str) -> bool:
-            return judge("converge", by_id[probe_id], last[probe_id]).status is Status.PASS
+        def agreeing(probe_id: str, _signature_text: str) -> bool:
+            return agrees(by_id[probe_id], last[probe_id])
 
-        stability = await_consistent(probe_round, agrees, list(by_id), required=self.timing.consecutive_successes,
+        stability = await_consistent(probe_round, agreeing, list(by_id), required=self.timing.consecutive_successes,
                                      window_s=self.timing.converge_window_s, interval_s=self.timing.poll_interval_s, clock=self.clock)
         return Convergence(config.seconds + stability.seconds, config.seconds, stability.seconds, config.excerpts, stability, last)
 
@@ -536,7 +517,7 @@ class MeshSession:
             for batch in batches:
                 for obs in batch:
                     results[obs.probe_id] = obs
-            pending = [p for p in pending if results[p.id].outcome is Outcome.INCONCLUSIVE]
+            pending = [p for p in pending if results[p.id].outcome is ProbeOutcome.INCONCLUSIVE]
             if not pending:
                 break
         return [results[p.id] for p in probes]
@@ -548,12 +529,12 @@ class MeshSession:
             pod_ips = {p.target: self.pod_of(scenario.workload(p.target)).ip for p in probes if p.address is Address.POD}
             specs = [resolve_pod_ips(probe_spec_from(scenario, p), pod_ips) for p in probes]
         except (HarnessError, KeyError, ValueError) as exc:
-            return [ProbeObservation(i, Outcome.INCONCLUSIVE, raw=f"could not prepare the probe: {exc}") for i in ids]
+            return [ProbeObservation(i, ProbeOutcome.INCONCLUSIVE, raw=f"could not prepare the probe: {exc}") for i in ids]
         script = probe_script(specs, max_time_s=self.timing.probe_timeout_s, tcp_max_time_s=self.timing.tcp_echo_wait_s)
-        container = "curl" if "curl" in client.containers else next((c for c in client.containers if c != "istio-proxy"), "")
+        container = "curl" if "curl" in client.containers else next(iter(client.app_containers), "")
         result = self.kube.exec(client, container, ["sh", "-c", script], self.timing.exec_timeout_s)
         if result.exit_code is None:
-            return [ProbeObservation(i, Outcome.INCONCLUSIVE, raw=f"exec failed: {result.transport_error}") for i in ids]
+            return [ProbeObservation(i, ProbeOutcome.INCONCLUSIVE, raw=f"exec failed: {result.transport_error}") for i in ids]
         return parse_probe_output(result.stdout, ids)
 
     # --- evidence ------------------------------------------------------------------------------------------------
@@ -637,7 +618,7 @@ class MeshSession:
         if missing:
             raise HarnessError("plug-in CA", "cacerts lacks " + ", ".join(sorted(missing)), "pass all four files")
         secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                  "metadata": {"name": "cacerts", "namespace": ISTIO_NAMESPACE, "labels": {RUN_LABEL: self.run_id}},
+                  "metadata": {"name": "cacerts", "namespace": ISTIO_NAMESPACE, "labels": {RUN_LABEL: self.run_id, SCOPE_LABEL: "isolated"}},
                   "data": {name: base64.b64encode(data).decode() for name, data in sorted(files.items())}}
         self.kube.apply([secret])
         with self.state.update() as state:
@@ -662,7 +643,7 @@ class MeshSession:
         dumps, logs = {}, {}
         for key, pod in pods.items():
             if pod.has_sidecar:
-                result = envoy_admin(self.kube, pod, "config_dump", self.timing.exec_timeout_s)
+                result = envoy_admin(self.kube, pod, CONFIG_DUMP_WITH_EDS, self.timing.exec_timeout_s)
                 dumps[key] = result.stdout or result.stderr or result.transport_error
                 logs[f"{key}/istio-proxy"] = self.kube.logs(pod, "istio-proxy")
         for pod in self.kube.pods(ISTIO_NAMESPACE, "app=istiod"):

@@ -19,20 +19,21 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from mtls_conformance.observe.model import Outcome, ProbeObservation, ProbeSpec
+from mtls_conformance.observe.model import ProbeObservation, ProbeSpec
 from mtls_conformance.observe.xfcc import XfccSyntaxError, identities, xfcc_from_echo_body
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.scenario.model import Address, Probe, Scenario
 
 RECORD_TAG = "MTLSPROBE1"
 END_TAG = "MTLSPROBE1-END"
 _PLACEHOLDER = re.compile(r"^\{pod-ip:(?P<key>[^{}]+)\}$")
-_CURL_OUTCOMES: dict[int, Outcome] = {
-    56: Outcome.RESET,
-    52: Outcome.RESET,
-    35: Outcome.TLS_ERROR,
-    28: Outcome.TIMEOUT,
-    7: Outcome.CONNECT_ERROR,
-    6: Outcome.CONNECT_ERROR,
+_CURL_OUTCOMES: dict[int, ProbeOutcome] = {
+    56: ProbeOutcome.RESET,
+    52: ProbeOutcome.RESET,
+    35: ProbeOutcome.TLS_ERROR,
+    28: ProbeOutcome.TIMEOUT,
+    7: ProbeOutcome.CONNECT_ERROR,
+    6: ProbeOutcome.CONNECT_ERROR,
 }
 
 
@@ -167,23 +168,23 @@ def _parse_record(line: str) -> _Record | None:
         return None
 
 
-def _outcome(rec: _Record) -> Outcome:
+def _outcome(rec: _Record) -> ProbeOutcome:
     if rec.protocol == "tcp":
         echoed = rec.token != "-" and rec.token.encode() in rec.body  # noqa: S105  (an echo marker, not a password)
         if echoed and rec.curl_exit in (0, 28):
-            return Outcome.OK
+            return ProbeOutcome.OK
         if rec.curl_exit == 0:
-            return Outcome.RESET  # the server side accepted and closed without answering: a refused TCP connection
-        return _CURL_OUTCOMES.get(rec.curl_exit, Outcome.INCONCLUSIVE)
+            return ProbeOutcome.RESET  # the server side accepted and closed without answering: a refused TCP connection
+        return _CURL_OUTCOMES.get(rec.curl_exit, ProbeOutcome.INCONCLUSIVE)
     if rec.curl_exit != 0:
-        return _CURL_OUTCOMES.get(rec.curl_exit, Outcome.INCONCLUSIVE)
+        return _CURL_OUTCOMES.get(rec.curl_exit, ProbeOutcome.INCONCLUSIVE)
     if 200 <= rec.http_code < 300:
-        return Outcome.OK
+        return ProbeOutcome.OK
     if rec.http_code == 403:
-        return Outcome.HTTP_403
+        return ProbeOutcome.HTTP_403
     if rec.http_code == 503:
-        return Outcome.HTTP_503
-    return Outcome.HTTP_OTHER if rec.http_code >= 100 else Outcome.INCONCLUSIVE
+        return ProbeOutcome.HTTP_503
+    return ProbeOutcome.HTTP_OTHER if rec.http_code >= 100 else ProbeOutcome.INCONCLUSIVE
 
 
 def _raw(rec: _Record) -> str:
@@ -199,7 +200,7 @@ def _raw(rec: _Record) -> str:
 def _observation(rec: _Record) -> ProbeObservation:
     outcome = _outcome(rec)
     xfcc = client = server = None
-    if rec.protocol == "http" and outcome is Outcome.OK:
+    if rec.protocol == "http" and outcome is ProbeOutcome.OK:
         xfcc = xfcc_from_echo_body(rec.body)
         if xfcc is not None:
             try:
@@ -228,5 +229,5 @@ def parse_probe_output(text: str, expected_ids: Sequence[str] = ()) -> list[Prob
     for probe_id in expected_ids:
         if probe_id not in seen:
             why = "no record for this probe" + ("" if finished else " (the script did not finish)")
-            result.append(ProbeObservation(probe_id, Outcome.INCONCLUSIVE, raw=f"{why}\n{text[-2000:]}"))
+            result.append(ProbeObservation(probe_id, ProbeOutcome.INCONCLUSIVE, raw=f"{why}\n{text[-2000:]}"))
     return result

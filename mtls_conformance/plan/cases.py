@@ -73,7 +73,8 @@ def _named(slug: str, suite: str, description: str, mesh: str, build: Callable[[
     probes = t.backend_probes(t.PLAINTEXT_CLIENT, server, pod_ip=True) + t.backend_probes(t.SIDECAR_CLIENT, server, pod_ip=False)
     sc = scenario(case_id, t.mesh_config("on"), (t.SIDECAR_CLIENT, t.PLAINTEXT_CLIENT, server), docs, probes)
     dims = {"mesh": mesh, "auto": "on", "named": slug}
-    return Case(id=case_id, suite=suite, features=_features(sc), scenario=sc, description=description, dimensions=dims)
+    return Case(id=case_id, suite=suite, features=_features(sc), scenario=sc, description=description, dimensions=dims,
+                origin="named")
 
 
 def named_cases() -> tuple[Case, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -85,19 +85,6 @@ def _merge(name: str, cases: Sequence[Case]) -> IndexedScenario:
                            probes=tuple(probes), path=f"<plan:{name}>")
 
 
-def restrict(phase: Phase, keep: Callable[[Case], bool], version: IstioVersion) -> Phase:
-    """The same phase with only the cases ``keep`` accepts (e.g. those allowed on someone else's cluster),
-    proven again: every kept case must expect the same outcome in the smaller phase as alone."""
-    cases = tuple(c for c in phase.cases if keep(c))
-    if len(cases) == len(phase.cases):
-        return phase
-    if not cases:
-        raise PlanError(f"phase {phase.name}: no case is left to apply")
-    smaller = dataclasses.replace(phase, cases=cases, scenario=_merge(phase.name, cases))
-    prove_independent(smaller, version)
-    return smaller
-
-
 def _outcome(e: Expectation) -> tuple[Any, ...]:
     return (e.as_dict(), e.client_principal, e.server_principal, e.target_port, e.protocol)
 
@@ -112,7 +99,12 @@ def prove_independent(phase: Phase, version: IstioVersion) -> None:
                                 f"{together.outcome} in the phase: another case's config leaks into it")
 
 
-def pack(cases: Iterable[Case], version: IstioVersion) -> tuple[Phase, ...]:
+def renumber(phases: Sequence[Phase]) -> tuple[Phase, ...]:
+    return tuple(dataclasses.replace(p, index=i) for i, p in enumerate(phases))
+
+
+def pack(cases: Iterable[Case], version: IstioVersion, prefix: str = "") -> tuple[Phase, ...]:
+    """Group cases by mesh-global state, one phase per group (named ``<prefix>/mesh-MODE/auto-on|off``), each proven."""
     groups: dict[tuple[MeshConfig, tuple[str, ...]], list[Case]] = {}
     for case in cases:
         groups.setdefault(global_key(case.scenario), []).append(case)
@@ -120,7 +112,7 @@ def pack(cases: Iterable[Case], version: IstioVersion) -> tuple[Phase, ...]:
     names: list[str] = []
     for group in ordered:
         first = group[0].scenario
-        base = f"mesh-{_mesh_mode(first)}/auto-{'on' if first.mesh.enable_auto_mtls else 'off'}"
+        base = f"{prefix + '/' if prefix else ''}mesh-{_mesh_mode(first)}/auto-{'on' if first.mesh.enable_auto_mtls else 'off'}"
         # Other global state (root-namespace AuthorizationPolicies or DestinationRules, another root namespace or
         # trust domain) can split groups the name does not tell apart: number the repeats.
         names.append(base if base not in names else f"{base}#{sum(1 for n in names if n.split('#')[0] == base) + 1}")

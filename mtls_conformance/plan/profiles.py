@@ -6,6 +6,9 @@
 - standard: smoke, plus a pairwise selection that covers every pair of values of every two dimensions, plus every
   named case.
 - full: every meaningful combination of the matrix, plus every named case.
+- records: no matrix at all: only the suites' own case records (the quickest end-to-end check of a mesh).
+
+Every profile also runs the suites' records (suites/*/cases.yaml); see plan/build.py.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from mtls_conformance.plan.matrix import Coordinates, all_coordinates
 from mtls_conformance.plan.model import Case
 from mtls_conformance.plan.pairwise import pairwise
 
-PROFILES = ("smoke", "standard", "full")
+PROFILES = ("smoke", "standard", "full", "records")
 
 # Mesh mode -> rows of (ns, wl, port, dr, client, server), all with auto mTLS on. Coordinates only: the outcomes
 # come from the engine.
@@ -72,6 +75,8 @@ def check_profile(profile: str) -> str:
 
 def profile_cases(profile: str) -> tuple[Case, ...]:
     check_profile(profile)
+    if profile == "records":
+        return ()
     named = named_cases()
     if profile == "full":
         return tuple(matrix_case(c) for c in all_coordinates()) + named

@@ -23,6 +23,9 @@ from mtls_conformance.scenario.model import Protocol, Scenario, Workload
 MANAGED_BY = "app.kubernetes.io/managed-by"
 RUN_LABEL = "mtls-conformance/run"
 CASE_LABEL = "mtls-conformance/case"
+# "phase" on what a phase applies (pruned when the next phase no longer has it); objects outside the phases
+# (rotation namespaces, the plug-in CA secret) carry "isolated" and are only removed by the run's cleanup.
+SCOPE_LABEL = "mtls-conformance/scope"
 CASE_ANNOTATION = "mtls-conformance/case-id"
 MANAGER = "mtls-conformance"
 EXPORT_TO = "networking.istio.io/exportTo"  # https://istio.io/latest/docs/reference/config/annotations/
@@ -172,7 +175,10 @@ def _object_ids(sc: Scenario) -> set[str]:
 
 def render_scenario(scenario: Scenario, run_id: str, case_id: str | None = None) -> list[dict[str, Any]]:
     """A scenario alone (a user's file, or one case for a repro bundle); every object is labelled with ``case_id``."""
-    return _render(scenario, run_id, lambda _object_id: case_id)
+    objects = _render(scenario, run_id, lambda _object_id: case_id)
+    for obj in objects:
+        obj["metadata"]["labels"][SCOPE_LABEL] = "isolated"
+    return objects
 
 
 def render_phase(phase: Phase, run_id: str) -> list[dict[str, Any]]:
@@ -186,4 +192,7 @@ def render_phase(phase: Phase, run_id: str) -> list[dict[str, Any]]:
         cases = users.get(object_id, [])
         return cases[0] if len(cases) == 1 else None
 
-    return _render(phase.scenario, run_id, owner)
+    objects = _render(phase.scenario, run_id, owner)
+    for obj in objects:
+        obj["metadata"]["labels"][SCOPE_LABEL] = "phase"
+    return objects

@@ -111,6 +111,32 @@ def _classify(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str]
     return "regression", f"the engine expects {ne} in both versions; the new run observed {no}"
 
 
+WHOLE_CASE = "(whole case)"  # the probe column of a check judged as a whole (certificate rotation)
+
+
+def _check_changes(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any]) -> list[ProbeChange]:
+    """Whole-case checks: there is no engine outcome to compare, the check must pass in every version. A failing check
+    in the new run is a regression (it fails the pre-upgrade gate); one that failed before and passes now is fixed."""
+    old = {c["case"]: c for c in old_doc.get("checks", ())}
+    changes = []
+    for n in new_doc.get("checks", ()):
+        o = old.get(n["case"])
+        old_status = o["status"] if o else "absent"
+        if n["status"] == Status.PASS and old_status in (Status.PASS, "absent"):
+            continue
+        if n["status"] == Status.PASS:
+            cls, reason = "fixed", f"the {n['kind']} check failed in the old run and passes in the new one"
+        elif n["status"] == Status.ERROR:
+            cls, reason = "inconclusive", f"the {n['kind']} check could not be completed in the new run"
+        else:
+            cls = "regression"
+            reason = f"the {n['kind']} check fails in the new run: " + "; ".join(n["problems"][:3])
+        changes.append(ProbeChange(case=n["case"], probe=WHOLE_CASE, old_observed=old_status, new_observed=n["status"],
+                                   old_expected="pass", new_expected="pass", old_status=old_status, new_status=n["status"],
+                                   classification=cls, reason=reason))
+    return changes
+
+
 def diff_reports(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any]) -> RunDiff:
     old = {(r["case"], r["probe"]): r for r in old_doc["results"]}
     new = {(r["case"], r["probe"]): r for r in new_doc["results"]}
@@ -136,6 +162,7 @@ def diff_reports(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any]) -> RunD
             rules=_rule_delta(o, n, new_doc["rules"]) if expected_changed or cls == "regression" else (),
         )
         (changes if observed_changed else missed).append(change)
+    changes += _check_changes(old_doc, new_doc)
     order = {c: i for i, c in enumerate(CLASSES)}
     changes.sort(key=lambda c: (order[c.classification], c.case, c.probe))
     counts = {c: sum(1 for ch in changes if ch.classification == c) for c in CLASSES}

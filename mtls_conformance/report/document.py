@@ -17,7 +17,7 @@ from mtls_conformance.errors import InputError
 from mtls_conformance.outcomes import EXPECTED_CATEGORIES, Category, Status
 from mtls_conformance.plan.model import Case
 from mtls_conformance.report.model import API_VERSION, KIND, SCHEMA_VERSION, RunMeta
-from mtls_conformance.verdict import Verdict
+from mtls_conformance.verdict import CaseVerdict, Verdict
 from mtls_conformance.versions import catalog, parse_version
 
 RAW_LIMIT = 8000  # characters of probe output kept per probe; the repro bundle keeps the rest
@@ -113,9 +113,17 @@ def _case_status(statuses: Iterable[str]) -> str:
     return Status.PASS.value
 
 
-def summarize(results: Sequence[Mapping[str, Any]], skipped: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+def check_doc(v: CaseVerdict, case: Case | None) -> dict[str, Any]:
+    """A whole-case check (certificate rotation) in report.json's ``checks``."""
+    return {"case": v.case_id, "kind": v.kind, "status": v.status.value, "suite": case.suite if case else "",
+            "description": case.description if case else "", "problems": list(v.problems), "notes": list(v.notes),
+            "facts": dict(v.facts), "detail": v.detail}
+
+
+def summarize(results: Sequence[Mapping[str, Any]], skipped: Sequence[Mapping[str, str]],
+              checks: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     by_case: dict[str, list[str]] = {}
-    for r in results:
+    for r in [*results, *checks]:
         by_case.setdefault(r["case"], []).append(r["status"])
     case_status = Counter(_case_status(s) for s in by_case.values())
     probe_status = Counter(r["status"] for r in results)
@@ -158,12 +166,14 @@ def version_facts(istio_version: str) -> list[dict[str, str]]:
     return [{"id": f.id, "kind": f.kind, "says": f.says, "source": f.source} for f in catalog().facts_for(version)]
 
 
-def build_report(meta: RunMeta, verdicts: Sequence[Verdict], skipped: Sequence[tuple[str, str]],
+def build_report(meta: RunMeta, verdicts: Sequence[Verdict | CaseVerdict], skipped: Sequence[tuple[str, str]],
                  cases: Iterable[Case] = ()) -> dict[str, Any]:
     by_id = {c.id: c for c in cases}
-    results = [result_doc(v, by_id.get(v.case_id)) for v in verdicts]
+    probe_verdicts = [v for v in verdicts if isinstance(v, Verdict)]
+    results = [result_doc(v, by_id.get(v.case_id)) for v in probe_verdicts]
+    checks = [check_doc(v, by_id.get(v.case_id)) for v in verdicts if isinstance(v, CaseVerdict)]
     skipped_doc = [{"case": case_id, "reason": reason} for case_id, reason in skipped]
-    summary = summarize(results, skipped_doc)
+    summary = summarize(results, skipped_doc, checks)
     try:
         minor = parse_version(meta.istio_version, "report istio_version").minor_line
     except InputError:
@@ -190,9 +200,10 @@ def build_report(meta: RunMeta, verdicts: Sequence[Verdict], skipped: Sequence[t
         },
         "result": overall_result(summary),
         "summary": summary,
-        "failed_cases": sorted({r["case"] for r in results if r["status"] != Status.PASS}),
+        "failed_cases": sorted({r["case"] for r in [*results, *checks] if r["status"] != Status.PASS}),
         "skipped": skipped_doc,
         "version_facts": version_facts(meta.istio_version),
-        "rules": rules_table(v.expected for v in verdicts),
+        "rules": rules_table(v.expected for v in probe_verdicts),
         "results": results,
+        "checks": checks,
     }

@@ -15,7 +15,7 @@ from mtls_conformance.report.document import build_report
 from mtls_conformance.report.html import render_report_html
 from mtls_conformance.report.model import API_VERSION, SCHEMA_VERSION, RunMeta
 from mtls_conformance.report.schema import schema_problems
-from mtls_conformance.verdict import Verdict
+from mtls_conformance.verdict import CaseVerdict, Verdict
 
 JSON_NAME, YAML_NAME, HTML_NAME = "report.json", "report.yaml", "report.html"
 # libyaml when PyYAML has it: the pure-Python emitter takes minutes on a full-profile report.
@@ -37,7 +37,7 @@ def write_report_files(directory: Path, doc: dict[str, Any]) -> Path:
     return directory / JSON_NAME
 
 
-def write_run_report(results_dir: Path, meta: RunMeta, verdicts: Sequence[Verdict], skipped: Sequence[tuple[str, str]],
+def write_run_report(results_dir: Path, meta: RunMeta, verdicts: Sequence[Verdict | CaseVerdict], skipped: Sequence[tuple[str, str]],
                      cases: Iterable[Case] = ()) -> Path:
     """Write report.json, report.yaml and report.html for one run; returns the path of report.json.
 

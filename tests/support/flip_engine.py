@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import mtls_conformance.engine as engine
+from mtls_conformance.outcomes import ProbeOutcome
 
 FLIP_ENGINE = Path(__file__).read_text()
 
@@ -18,7 +19,7 @@ _real = engine.expect
 def _flipped(scenario: Any, probe: Any, version: Any = None) -> engine.Expectation:
     e = _real(scenario, probe, version)
     if e.connect:
-        return dataclasses.replace(e, connect=False, mtls=None, failure=engine.Failure.RESET)
+        return dataclasses.replace(e, connect=False, mtls=None, failure=ProbeOutcome.RESET)
     return dataclasses.replace(e, connect=True, mtls=False, failure=None)
 
 
