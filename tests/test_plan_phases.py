@@ -10,10 +10,8 @@ import pytest
 
 from mtls_conformance.engine import expect
 from mtls_conformance.plan import PROFILES, build_plan, counts
-from mtls_conformance.plan.build import PlanRequest, plan_for, run_plan
-
-SUITES = Path(__file__).resolve().parents[1] / "suites"
 from mtls_conformance.plan import topology as t
+from mtls_conformance.plan.build import PlanRequest, plan_for, run_plan
 from mtls_conformance.plan.cases import matrix_case, named_cases
 from mtls_conformance.plan.compose import PlanError, scenario
 from mtls_conformance.plan.matrix import Coordinates, all_coordinates
@@ -23,6 +21,7 @@ from mtls_conformance.plan.phases import pack
 from mtls_conformance.versions import resolve_version
 
 VERSION = resolve_version(None)
+SUITES = Path(__file__).resolve().parents[1] / "suites"
 COUNT_KEYS = ("cases", "probes", "phases", "namespaces", "pods", "services", "resources")
 
 
