@@ -1,4 +1,11 @@
-"""Repro bundles: complete, the scenario file loads back, and the generated repro.sh is shellcheck-clean and runs."""
+"""Repro bundles: complete, the scenario file loads back, and the generated repro.sh is shellcheck-clean and runs.
+
+The proxy answers are real artefacts from ../shared (provenance: ../shared/istio/SOURCES.md): the config dump joins
+``envoy-config_dump/describe-http_config`` (CDS/LDS/RDS) and ``endpoints`` (EDS), as ``config_dump?include_eds=true``
+returns them in one ``configs`` list, with the SecretsConfigDump of ``istioctl-secret/istio.secrets-config_dump.json``
+(via tests/support/sds_answers.py; DERIVED: the join). Pods are ``pod_info()`` on the injector's golden files, and
+istiod's pod follows its chart (see tests/test_executor_session.py).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.sds_answers import FULL, envelope
 from test_executor_fakes import FakeClock, FakeDownloader, FakeKube, FakeRunner
+from test_executor_session import envoy_dump, istiod_pod, pods_for
 from test_scripts import shellcheck
 
 from mtls_conformance.engine import expect_all
@@ -25,10 +34,11 @@ from mtls_conformance.executor.bundle import (
     write_case_bundle,
 )
 from mtls_conformance.executor.istio import IstioInstaller
-from mtls_conformance.executor.kube import ExecResult, PodInfo
+from mtls_conformance.executor.kube import ExecResult
 from mtls_conformance.executor.session import MeshSession, SessionOptions
 from mtls_conformance.executor.tools import Platform, Toolbox
-from mtls_conformance.observe.model import Outcome, ProbeObservation
+from mtls_conformance.observe.model import ProbeObservation
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.plan import build_plan
 from mtls_conformance.plan.model import Case
 from mtls_conformance.plan.render import render_scenario
@@ -36,9 +46,8 @@ from mtls_conformance.scenario import load_scenario
 from mtls_conformance.verdict import Status, Verdict, judge
 from mtls_conformance.versions import parse_version, resolve_version
 
-SECRETS = {"@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
-           "dynamic_active_secrets": [{"name": "default", "secret": {"tls_certificate": {"private_key": {"inline_bytes": "W3JlZGFjdGVkXQ=="}}}}]}
-DUMP = json.dumps({"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump"}, SECRETS]})
+(SECRETS,) = envelope(FULL)["configs"]  # the SecretsConfigDump of a real /config_dump
+DUMP = json.dumps({"configs": [*json.loads(envoy_dump("describe-http_config", "endpoints"))["configs"], SECRETS]})
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +55,7 @@ def failing_case() -> tuple[Case, list[Verdict]]:
     case = next(c for c in build_plan("smoke", resolve_version("1.30")).cases if "restrictive" in c.id)
     verdicts = []
     for e in expect_all(case.scenario, resolve_version("1.30")):
-        wrong = ProbeObservation(e.probe.id, Outcome.RESET, curl_exit=56, raw="curl: (56) Recv failure: Connection reset by peer")
+        wrong = ProbeObservation(e.probe.id, ProbeOutcome.RESET, curl_exit=56, raw="curl: (56) Recv failure: Connection reset by peer")
         verdicts.append(judge(case.id, e, wrong))
     assert any(v.status is Status.FAIL for v in verdicts)
     return case, verdicts
@@ -137,11 +146,8 @@ def test_secrets_extraction_tolerates_garbage() -> None:
 def test_session_write_bundle_collects_dumps_and_logs(tmp_path: Path, failing_case: tuple[Case, list[Verdict]]) -> None:
     case, verdicts = failing_case
     kube = FakeKube(exec_handler=lambda pod, container, cmd: ExecResult(DUMP, "", 0))
-    for n, w in enumerate(case.scenario.workloads):
-        containers = ("curl", "istio-proxy") if w.sidecar else ("curl",)
-        kube.pods_by_ns.setdefault(w.namespace, []).append(PodInfo(f"{w.name}-{n}", w.namespace, f"10.1.0.{n}", "w", dict(w.labels),
-                                                                   containers, (), True))
-    kube.pods_by_ns["istio-system"] = [PodInfo("istiod-1", "istio-system", "10.2.0.1", "w", {"app": "istiod"}, ("discovery",), (), True)]
+    kube.pods_by_ns.update(pods_for(case.scenario, subnet="10.1.0"))
+    kube.pods_by_ns["istio-system"] = [istiod_pod()]
     runner, clock = FakeRunner(), FakeClock()
     session = MeshSession(SessionOptions(run_id="r2"), kube=kube, runner=runner, clock=clock,
                           toolbox=Toolbox(runner, FakeDownloader(), cache_root=tmp_path, plat=Platform("linux", "amd64")),
@@ -151,4 +157,8 @@ def test_session_write_bundle_collects_dumps_and_logs(tmp_path: Path, failing_ca
     folder = session.write_bundle(case, verdicts, tmp_path / "bundles")
     files = bundle_files(folder)
     assert "logs/istiod_istiod-1.log" in files and any(f.endswith(".secrets.json") for f in files)
+    dumped = [c for c in kube.calls("exec") if c[2] == "istio-proxy"]
+    assert dumped and all(c[3] == ("pilot-agent", "request", "GET", "config_dump?include_eds=true") for c in dumped)
+    proxies = {w.key for w in case.scenario.workloads if w.sidecar}
+    assert {f for f in files if f.endswith(".config_dump.json")} == {f"proxies/{slug(k)}.config_dump.json" for k in proxies}
     assert (folder / "applied.yaml").read_text().count("kind:") == len(render_scenario(case.scenario, "r2", case.id))

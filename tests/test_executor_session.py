@@ -1,10 +1,41 @@
-"""Session orchestration with fake Kubernetes objects: apply, prune, probes, convergence, evidence, cleanup by label."""
+"""Session orchestration with fake Kubernetes objects: apply, prune, probes, convergence, evidence, cleanup by label.
+
+What the fakes answer is built from real artefacts, read from ../shared at run time (provenance: ../shared/istio/SOURCES.md):
+
+- pods: ``pod_info()`` (the harness's own parser) on the pod the cluster would run for each rendered Deployment: the
+  template as rendered, plus what Istio's injector adds, taken from its golden files in ../shared/istio/inject/
+  (istio/istio pkg/kube/inject/testdata/inject at tag 1.30.3, commit 56df41f63e51): ``hello.yaml.injected`` minus
+  ``hello.yaml`` (native sidecar: istio-proxy a restartable init container; the injector's default on Kubernetes
+  >= 1.33, and these sessions report v1.34.0) or ``native-sidecar-opt-out.yaml.injected`` minus
+  ``native-sidecar-opt-out.yaml`` (classic: istio-proxy in spec.containers). Injection happens where the namespace
+  has ``istio-injection=enabled`` and the pod is not labelled ``sidecar.istio.io/inject: "false"``
+  (https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/). The goldens carry ``status: {}``; the
+  status added (podIP, the Ready condition) follows the Pod API reference
+  (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#PodStatus).
+- istiod's pod: the istiod chart's pod template (labels ``app: istiod``, ``istio: pilot``; one container
+  ``discovery``): istio/istio manifests/charts/istio-control/istio-discovery/templates/deployment.yaml
+  @ 0000f4bfab59c582f3e093b4b650dad214170896.
+- config dumps: ../shared/istio/proxy-artifacts/envoy-config_dump/ (``describe-http_config``: CDS/LDS/RDS,
+  ``endpoints``: EDS), joined into one ``configs`` list as ``config_dump?include_eds=true`` answers (DERIVED: the join).
+- ``/stats/prometheus``: ../shared/istio/proxy-artifacts/prometheus/ (DataDog/integrations-core
+  istio/tests/fixtures/1.5/istio-proxy.txt @ 4ddecaccd8d5, head and tail excerpts) with ``istio_requests_total``
+  series written in the tail's own label set (Istio's standard metrics share one label set:
+  https://istio.io/latest/docs/reference/config/metrics/); DERIVED: the series and their values.
+- tool output: ``docker version --format {{.Server.Version}}`` prints the bare server version
+  (https://docs.docker.com/reference/cli/docker/version/); ``helm version --template {{.Version}}`` prints e.g.
+  ``v3.19.2`` (https://helm.sh/docs/helm/helm_version/).
+- label selectors: Kubernetes equality-based selectors, comma = and
+  (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors), through
+  tests/support/fake_cluster.py ``matches_selector``.
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import re
 import signal
@@ -13,24 +44,33 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from paths import SHARED
+from support.fake_cluster import matches_selector
 from test_executor_fakes import FakeClock, FakeDownloader, FakeKube, FakeRunner
+from test_executor_pod_shapes import golden_pod
 
 from mtls_conformance.engine import expect_all
+from mtls_conformance.engine.model import Expectation
 from mtls_conformance.executor.errors import HarnessError
 from mtls_conformance.executor.istio import IstioInstaller
 from mtls_conformance.executor.kind import KindCluster
-from mtls_conformance.executor.kube import ExecResult, PodInfo
-from mtls_conformance.executor.session import MeshSession, SessionOptions, cluster_available
+from mtls_conformance.executor.kube import ExecResult, ObjectRef, PodInfo, pod_info
+from mtls_conformance.executor.session import CONFIG_DUMP_WITH_EDS, MeshSession, SessionOptions, cluster_available
 from mtls_conformance.executor.tools import Platform, Toolbox
-from mtls_conformance.observe.model import Outcome, ProbeObservation
+from mtls_conformance.observe.model import ProbeObservation
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.plan import build_plan
 from mtls_conformance.plan.model import Phase
+from mtls_conformance.plan.render import RUN_LABEL, SCOPE_LABEL, render_scenario
+from mtls_conformance.scenario.model import Scenario
 from mtls_conformance.timing import Timing
+from mtls_conformance.verdict import Status, judge
 from mtls_conformance.versions import catalog, parse_version, resolve_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,20 +82,141 @@ def phases() -> tuple[Phase, ...]:
     return build_plan("smoke", resolve_version("1.30")).phases
 
 
-def pods_for(phase: Phase) -> dict[str, list[PodInfo]]:
-    found: dict[str, list[PodInfo]] = {}
-    for n, w in enumerate(phase.scenario.workloads):
-        containers = ("curl", "istio-proxy") if w.sidecar else ("curl",)
-        found.setdefault(w.namespace, []).append(PodInfo(f"{w.name}-{n}", w.namespace, f"10.0.0.{n + 1}", "worker",
-                                                         dict(w.labels), containers, (), True))
+NATIVE = "hello.yaml.injected"  # Istio 1.30.3's injector output: istio-proxy a restartable init container
+CLASSIC = "native-sidecar-opt-out.yaml.injected"  # the same injector with sidecar.istio.io/nativeSidecar: "false"
+ENVOY_DUMPS = SHARED / "istio" / "proxy-artifacts" / "envoy-config_dump"
+PROMETHEUS = SHARED / "istio" / "proxy-artifacts" / "prometheus"
+
+
+def running(pod: dict[str, Any], name: str, namespace: str, ip: str, node: str = "worker") -> dict[str, Any]:
+    """``pod`` scheduled, named and Ready: the PodStatus fields the harness reads (podIP, the Ready condition)."""
+    pod["metadata"] = {**pod.get("metadata", {}), "name": name, "namespace": namespace}
+    pod["spec"] = {**pod["spec"], "nodeName": node}
+    pod["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                     "conditions": [{"type": "Initialized", "status": "True"}, {"type": "ContainersReady", "status": "True"},
+                                    {"type": "Ready", "status": "True"}, {"type": "PodScheduled", "status": "True"}]}
+    return pod
+
+
+def injected(template: Mapping[str, Any], golden: str = NATIVE) -> dict[str, Any]:
+    """The pod the injector makes of ``template``: whatever the golden's injection added to its input (containers,
+    init containers, volumes, labels, annotations) added to ours, our containers where the golden's app container was."""
+    before, after = golden_pod(golden.removesuffix(".injected")), golden_pod(golden)
+    spec, meta = copy.deepcopy(dict(template["spec"])), copy.deepcopy(dict(template["metadata"]))
+    app_names = {c["name"] for c in before["spec"]["containers"]}
+    containers: list[dict[str, Any]] = []
+    placed = False
+    for c in after["spec"]["containers"]:
+        if c["name"] not in app_names:
+            containers.append(copy.deepcopy(c))
+        elif not placed:
+            containers.extend(spec["containers"])
+            placed = True
+    spec["containers"] = containers
+
+    def added(field: str) -> list[dict[str, Any]]:
+        had = {x["name"] for x in before["spec"].get(field) or []}
+        return [copy.deepcopy(x) for x in after["spec"].get(field) or [] if x["name"] not in had]
+
+    spec["initContainers"] = [*(spec.get("initContainers") or []), *added("initContainers")]
+    spec["volumes"] = [*(spec.get("volumes") or []), *added("volumes")]
+    labels = dict(meta.get("labels") or {})
+    for k, v in (after["metadata"].get("labels") or {}).items():
+        if k not in (before["metadata"].get("labels") or {}) and k not in labels:
+            labels[k] = labels.get("app", v) if k == "service.istio.io/canonical-name" else v  # from the app label
+    annotations = dict(meta.get("annotations") or {})
+    for k, v in (after["metadata"].get("annotations") or {}).items():
+        if k not in (before["metadata"].get("annotations") or {}):
+            annotations.setdefault(k, v)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {**meta, "labels": labels, "annotations": annotations}, "spec": spec}
+
+
+def pod_objects(scenario: Scenario, shape: str = NATIVE, subnet: str = "10.0.0") -> dict[str, list[dict[str, Any]]]:
+    """One running pod per Deployment the scenario renders, injected where Istio's injection rules say."""
+    objects = render_scenario(scenario, RUN)
+    injecting = {o["metadata"]["name"] for o in objects
+                 if o["kind"] == "Namespace" and (o["metadata"].get("labels") or {}).get("istio-injection") == "enabled"}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for n, obj in enumerate(o for o in objects if o["kind"] == "Deployment"):
+        template = obj["spec"]["template"]
+        ns = obj["metadata"]["namespace"]
+        opted_out = (template["metadata"].get("labels") or {}).get("sidecar.istio.io/inject") == "false"
+        pod = injected(template, shape) if ns in injecting and not opted_out else copy.deepcopy(dict(template))
+        found.setdefault(ns, []).append(running(pod, f"{obj['metadata']['name']}-{n}", ns, f"{subnet}.{n + 1}"))
     return found
+
+
+def pods_for(phase: Phase | Scenario, shape: str = NATIVE, subnet: str = "10.0.0") -> dict[str, list[PodInfo]]:
+    scenario = phase.scenario if isinstance(phase, Phase) else phase
+    return {ns: [pod_info(p) for p in pods] for ns, pods in pod_objects(scenario, shape, subnet).items()}
+
+
+def istiod_pod() -> PodInfo:
+    """istiod as its chart runs it (see the module docstring): labels app=istiod, istio=pilot; container discovery."""
+    template = {"metadata": {"labels": {"app": "istiod", "istio": "pilot", "istio.io/rev": "default", "sidecar.istio.io/inject": "false"}},
+                "spec": {"serviceAccountName": "istiod", "containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.30.4"}]}}
+    return pod_info(running(copy.deepcopy(template), "istiod-1", "istio-system", "10.0.9.1"))
+
+
+def envoy_dump(*names: str) -> str:
+    """The artefacts' ``configs`` joined in one dump, as ``config_dump?include_eds=true`` returns CDS, EDS, LDS together."""
+    configs: list[Any] = []
+    for name in names:
+        path = ENVOY_DUMPS / f"{name}.config_dump.json"
+        if not path.exists():
+            pytest.fail(f"shared artefact missing: {path}")
+        configs += json.loads(path.read_text())["configs"]
+    return json.dumps({"configs": configs})
+
+
+def scrape(series: Sequence[Mapping[str, str]], counts: Sequence[int]) -> str:
+    """A sidecar's /stats/prometheus: the real excerpts, plus istio_requests_total in the tail's label set."""
+    head = (PROMETHEUS / "datadog-fixture-istio-1.5-istio-proxy.EXCERPT-head.txt").read_text()
+    tail = (PROMETHEUS / "datadog-fixture-istio-1.5-istio-proxy.EXCERPT-tail.txt").read_text()
+    template = next(line for line in tail.splitlines() if line.startswith("istio_request_bytes_count{"))
+    real = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"', template[template.index("{"):]))
+    lines = ["# TYPE istio_requests_total counter"]
+    for labels, count in zip(series, counts, strict=True):
+        assert set(labels) <= set(real), f"not a label of Istio's standard metrics: {set(labels) - set(real)}"
+        text = ",".join(f'{k}="{labels.get(k, v)}"' for k, v in real.items())
+        lines.append(f"istio_requests_total{{{text}}} {count}")
+    return head + "\n".join(lines) + "\n" + tail
+
+
+class SelectorKube(FakeKube):
+    """FakeKube whose label selectors follow Kubernetes: every comma-separated requirement must hold."""
+
+    def _matching(self, label_selector: str) -> list[ObjectRef]:
+        return [r for r, o in self.objects.items() if matches_selector((o.get("metadata") or {}).get("labels") or {}, label_selector)]
+
+    def list_labeled(self, label_selector: str) -> list[ObjectRef]:
+        self.log.append(("list_labeled", label_selector))
+        return self._matching(label_selector)
+
+    def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]:
+        gone = self._matching(label_selector)
+        for ref in gone:
+            del self.objects[ref]
+        self.log.append(("delete_labeled", label_selector, tuple(gone)))
+        return gone
+
+
+def progress_of(session: MeshSession) -> str:
+    assert isinstance(session.progress, io.StringIO)
+    return session.progress.getvalue()
+
+
+def agrees(expectation: Expectation, observation: ProbeObservation) -> bool:
+    """The run loop's judge (mtls_conformance/run/loop.py ``_agrees``): PASS means the probe agrees."""
+    return judge("converge", expectation, observation).status is Status.PASS
 
 
 def record(probe_id: str, rc: int, code: int, body: bytes = b"") -> str:
     return f"MTLSPROBE1 {probe_id.encode().hex()} http {rc} {code} 0.01 {len(body)} {body.hex() or '-'} - -"
 
 
-def answering(outcome: dict[str, tuple[int, int]] | None = None, default: tuple[int, int] = (0, 200)):  # type: ignore[no-untyped-def]
+def answering(outcome: dict[str, tuple[int, int]] | None = None,
+              default: tuple[int, int] = (0, 200)) -> Callable[[PodInfo, str, Sequence[str]], ExecResult]:
     """An exec handler that answers probe scripts with one record per probe id found in the script."""
 
     def handler(pod: PodInfo, container: str, command: Sequence[str]) -> ExecResult:
@@ -70,7 +231,7 @@ def answering(outcome: dict[str, tuple[int, int]] | None = None, default: tuple[
 def make_session(tmp_path: Path, phase: Phase | None = None, *, external: bool = False, allow_install: bool = False,
                  kind: KindCluster | None = None, created: bool = False, keep_cluster: bool = False, keep_on_failure: bool = False,
                  kube: FakeKube | None = None, runner: FakeRunner | None = None) -> MeshSession:
-    kube = kube or FakeKube()
+    kube = kube or SelectorKube()
     if phase is not None:
         kube.pods_by_ns.update(pods_for(phase))
     kube.configmaps.setdefault(("istio-system", "istio"), {"mesh": "rootNamespace: istio-system\n"})
@@ -158,13 +319,41 @@ def test_next_phase_prunes_what_the_previous_one_applied(tmp_path: Path, phases:
 
 def test_a_phase_prunes_what_another_worker_applied_before_it(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
     """Under xdist the previous phase may come from another worker: pruning asks the cluster, not memory."""
-    kube = FakeKube()
+    kube = SelectorKube()
     first = make_session(tmp_path, phases[0], kube=kube).apply_phase(phases[0])
     other_worker = make_session(tmp_path, phases[1], kube=kube)  # has applied nothing itself
     second = other_worker.apply_phase(phases[1])
-    (deleted,) = kube.calls("delete")  # type: ignore[attr-defined]
+    (deleted,) = kube.calls("delete")
     assert set(deleted[1]) == set(first.objects) - set(second.objects) and deleted[1]
     assert set(kube.objects) == set(second.objects)
+
+
+def test_pruning_never_lists_or_deletes_isolated_objects(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    """Issue "xdist prunes the rotation case": a rotation namespace and the plug-in CA's cacerts carry the run label
+    too, and may be in use by another worker while this one moves to the next phase. Pruning asks only for
+    ``scope=phase``; under the old selector (the run label alone) both would be listed and deleted here."""
+    from mtls_conformance.plan.records import default_suites_dir
+
+    kube = SelectorKube()
+    session = make_session(tmp_path, phases[0], kube=kube, keep_cluster=True)
+    first = session.apply_phase(phases[0])
+    rotation = build_plan("smoke", resolve_version("1.30"), default_suites_dir()).isolated[0]
+    isolated = set(kube.apply(render_scenario(rotation.scenario, RUN, rotation.id)))  # as fixtures/rotation.py applies it
+    session.install_plugin_ca({"ca-cert.pem": b"a", "ca-key.pem": b"b", "root-cert.pem": b"c", "cert-chain.pem": b"d"})
+    cacerts = ObjectRef("v1", "Secret", name="cacerts", namespace="istio-system")
+    isolated.add(cacerts)
+    assert {r.kind for r in isolated} >= {"Namespace", "Deployment", "Secret"}
+    assert isolated <= set(kube._matching(f"{RUN_LABEL}={RUN}")), "the old selector would have listed them"
+
+    second = session.apply_phase(phases[1])
+    (listed,) = kube.calls("list_labeled")[-1:]
+    assert listed[1] == f"{RUN_LABEL}={RUN},{SCOPE_LABEL}=phase"
+    assert isolated <= set(kube.objects) and not isolated & set(kube._matching(listed[1]))
+    (deleted,) = kube.calls("delete")
+    assert set(deleted[1]) == set(first.objects) - set(second.objects) and deleted[1]  # the phase is still pruned
+    assert not isolated & set(deleted[1])
+    session.close(failed=False)  # the run's cleanup (run label alone) is what removes them
+    assert not isolated & set(kube.objects)
 
 
 def test_a_worker_joining_a_phase_forgets_the_pods_of_the_last(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
@@ -183,24 +372,31 @@ def test_a_worker_joining_a_phase_forgets_the_pods_of_the_last(tmp_path: Path, p
 def test_auto_mtls_phase_changes_mesh_config(tmp_path: Path) -> None:
     phases = build_plan("standard", resolve_version("1.30")).phases
     off = next(p for p in phases if not p.mesh.enable_auto_mtls)
-    istiod = PodInfo("istiod-1", "istio-system", "10.0.9.1", "w", {"app": "istiod"}, ("discovery",), (), True)
-    kube = FakeKube(istiod_mesh={"enableAutoMtls": False}, pods_by_ns={"istio-system": [istiod]})
+    kube = SelectorKube(istiod_mesh={"enableAutoMtls": False}, pods_by_ns={"istio-system": [istiod_pod()]})
     session = make_session(tmp_path, off, kube=kube)
     assert session.apply_phase(off).auto_mtls_seconds == 0.0
     assert "enableAutoMtls: false" in kube.configmaps[("istio-system", "istio")]["mesh"]
 
 
-def test_existing_cluster_refuses_mesh_wide_changes_without_allow_install(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+def test_an_existing_clusters_auto_mtls_is_read_once_from_istiod(tmp_path: Path) -> None:
+    """Which cases an existing cluster allows is the plan's decision (tests/test_plan_restriction.py); the session
+    only reports the cluster's enableAutoMtls for the run loop to check the plan's assumption against."""
+    kube = SelectorKube()
+    kube.configmaps[("istio-system", "istio")] = {"mesh": "enableAutoMtls: false\nrootNamespace: istio-system\n"}
+    session = make_session(tmp_path, external=True, kube=kube)
+    assert session.cluster_auto_mtls() is False
+    kube.configmaps[("istio-system", "istio")] = {"mesh": "enableAutoMtls: true\nrootNamespace: istio-system\n"}
+    assert session.cluster_auto_mtls() is False  # read once: without --allow-install the suite never changes it
+    assert make_session(tmp_path, external=True).cluster_auto_mtls() is True  # unset: Istio's default
+
+
+def test_apply_phase_applies_every_case_it_is_given(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
+    """The executor no longer narrows a phase (plan.phases.restrict is gone): on an existing cluster the plan
+    already left the root-namespace cases out, so the session applies the phase exactly as planned."""
     session = make_session(tmp_path, phases[1], external=True)
-    assert "mesh-wide config in 'istio-system'" in (session.mesh_wide_change(phases[1]) or "")
-    plain = [c for c in phases[0].cases if session.mesh_wide_change(phases[0], c) is None]
-    assert plain and len(plain) < len(phases[0].cases)  # the root-namespace selector case is held back
-    assert make_session(tmp_path, phases[1], external=True, allow_install=True).mesh_wide_change(phases[1]) is None
-    with pytest.raises(HarnessError, match="--allow-install"):
-        session.apply_phase(phases[1])
-    assert session.kube.calls("apply") == []  # type: ignore[attr-defined]
-    applied = make_session(tmp_path, phases[0], external=True).apply_phase(phases[0])  # only its cases without mesh-wide config
-    assert applied.objects and all(r.namespace != "istio-system" for r in applied.objects)
+    applied = session.apply_phase(phases[1])
+    assert {r for r in applied.objects} == {ObjectRef.of(o) for o in yaml.safe_load_all(applied.manifests)}
+    assert any(r.namespace == "istio-system" for r in applied.objects)
 
 
 def test_kind_images_are_loaded_once(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
@@ -233,11 +429,29 @@ def test_probes_are_batched_per_client_pod_and_inconclusive_ones_retried(tmp_pat
     probes = phase.scenario.probes
     observations = session.probe(phase.scenario, probes)
     assert [o.probe_id for o in observations] == [p.id for p in probes]
-    assert all(o.outcome is Outcome.OK for o in observations)
+    assert all(o.outcome is ProbeOutcome.OK for o in observations)
     execs = session.kube.calls("exec")  # type: ignore[attr-defined]
     clients = {p.source for p in probes}
     assert len(execs) == len(clients) + 1  # one exec per client pod, plus the one retried batch
     assert all(e[2] == "curl" and e[3][:2] == ("sh", "-c") for e in execs)
+
+
+@pytest.mark.parametrize("shape", [NATIVE, CLASSIC])
+def test_probes_run_in_the_app_container_of_classic_and_native_sidecar_pods(tmp_path: Path, phases: tuple[Phase, ...], shape: str) -> None:
+    """Istio >= 1.27 on Kubernetes >= 1.33 injects istio-proxy as a restartable init container; the opt-out keeps the
+    classic shape. Either way the pod counts as having a sidecar, probes run in curl and admin reads in istio-proxy."""
+    phase = phases[0]
+    kube = SelectorKube(pods_by_ns=pods_for(phase, shape))
+    session = make_session(tmp_path, kube=kube)
+    client = next(w for w in phase.scenario.workloads if w.sidecar and not w.ports)
+    pod = session.pod_of(client)
+    assert pod.has_sidecar and pod.app_containers == ("curl",)
+    assert ("istio-proxy" in pod.restartable_init_containers) is (shape == NATIVE)
+    session.kube.exec_handler = answering()  # type: ignore[attr-defined]
+    probes = [p for p in phase.scenario.probes if p.source == client.key][:2]
+    assert all(o.outcome is ProbeOutcome.OK for o in session.probe(phase.scenario, probes))
+    session._dump(pod.key)
+    assert [c[2] for c in kube.calls("exec")] == ["curl", "istio-proxy"]
 
 
 def test_pod_address_probes_get_the_pod_ip(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
@@ -258,7 +472,7 @@ def test_converge_waits_for_n_agreeing_rounds_and_measures_time(tmp_path: Path, 
     assert plain, "the smoke plan has a plaintext client -> no-sidecar server probe"
     session = make_session(tmp_path, phase)
     session.kube.exec_handler = answering()  # type: ignore[attr-defined]
-    result = session.converge(phase, plain)
+    result = session.converge(phase, plain, agrees)
     assert result.stability.all_converged and result.stability.rounds == 3
     assert set(result.observations) == {e.probe.id for e in plain}
     assert result.config_seconds == 0.0 and result.seconds == result.probe_seconds
@@ -270,10 +484,54 @@ def test_converge_reports_a_probe_that_never_agrees(tmp_path: Path, phases: tupl
              and not phase.scenario.workload(e.probe.source).sidecar][:1]
     session = make_session(tmp_path, phase)
     session.kube.exec_handler = answering(default=(56, 0))  # type: ignore[attr-defined]
-    result = session.converge(phase, plain)
+    result = session.converge(phase, plain, agrees)
     assert not result.stability.all_converged and result.stability.stable[plain[0].probe.id]
-    assert result.observations[plain[0].probe.id].outcome is Outcome.RESET
+    assert result.observations[plain[0].probe.id].outcome is ProbeOutcome.RESET
     assert result.seconds >= Timing().converge_window_s
+
+
+def test_converge_asks_the_given_judge_and_never_judges_itself(tmp_path: Path, phases: tuple[Phase, ...],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executor observes; the run loop judges. converge() decides agreement only through ``agrees``."""
+    import ast
+
+    import mtls_conformance.verdict as verdict_module
+
+    phase = phases[0]
+    plain = [e for e in expect_all(phase.scenario) if not phase.scenario.workload(e.probe.target).sidecar
+             and not phase.scenario.workload(e.probe.source).sidecar][:2]
+    session = make_session(tmp_path, phase)
+    session.kube.exec_handler = answering()  # type: ignore[attr-defined]
+
+    def no_judging(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the executor called the verdict's judge")
+
+    monkeypatch.setattr(verdict_module, "judge", no_judging)
+    asked: list[tuple[Expectation, ProbeObservation]] = []
+
+    def never(expectation: Expectation, observation: ProbeObservation) -> bool:
+        asked.append((expectation, observation))
+        return False
+
+    result = session.converge(phase, plain, never)  # every probe answers 200, but the judge never agrees
+    assert not result.stability.all_converged and asked
+    assert {e.probe.id for e, _ in asked} == {e.probe.id for e in plain}
+    assert all(o.probe_id == e.probe.id and o.outcome is ProbeOutcome.OK for e, o in asked)
+    assert make_session(tmp_path, phase).converge(phase, [], never).stability.all_converged  # nothing to agree on
+
+    session = make_session(tmp_path, phase)
+    session.kube.exec_handler = answering()  # type: ignore[attr-defined]
+    assert session.converge(phase, plain, lambda e, o: True).stability.all_converged
+
+    # Statically too: no executor module takes judge (or the verdict's Status) from mtls_conformance.verdict.
+    imported: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "mtls_conformance" / "executor").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "mtls_conformance.verdict":
+                imported.setdefault(path.name, set()).update(a.name for a in node.names)
+            elif isinstance(node, ast.Import) and any(a.name == "mtls_conformance.verdict" for a in node.names):
+                imported.setdefault(path.name, set()).add("*")
+    assert all(names <= {"Verdict"} for names in imported.values()), imported  # the record type for bundles only
 
 
 def test_config_checks_cover_server_inbound_and_client_clusters(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
@@ -291,30 +549,31 @@ def test_config_dump_is_read_through_pilot_agent(tmp_path: Path, phases: tuple[P
     session = make_session(tmp_path, phase)
     server = next(w for w in phase.scenario.workloads if w.sidecar and w.ports)
     pod = session.pod_of(server)
-    session.kube.exec_handler = lambda p, c, cmd: ExecResult('{"configs": []}', "", 0)  # type: ignore[attr-defined]
-    assert session._dump(pod.key) == '{"configs": []}'
-    assert session.kube.calls("exec")[-1] == ("exec", pod.key, "istio-proxy", ("pilot-agent", "request", "GET", "config_dump"))  # type: ignore[attr-defined]
+    dump = envoy_dump("describe-http_config", "endpoints")
+    session.kube.exec_handler = lambda p, c, cmd: ExecResult(dump, "", 0)  # type: ignore[attr-defined]
+    assert session._dump(pod.key) == dump
+    # EDS is only in the dump when asked for (istioctl proxy-config endpoint asks the same way)
+    assert session.kube.calls("exec")[-1] == (  # type: ignore[attr-defined]
+        "exec", pod.key, "istio-proxy", ("pilot-agent", "request", "GET", "config_dump?include_eds=true"))
+    assert CONFIG_DUMP_WITH_EDS == "config_dump?include_eds=true"
 
 
 # --- evidence -----------------------------------------------------------------------------------------------------------
-STATS = ('istio_requests_total{{reporter="destination",source_workload_namespace="{ns}",destination_workload_namespace="{dns}",'
-         'destination_service="{svc}",connection_security_policy="mutual_tls",response_code="200"}} {n}\n')
-
-
 def test_metrics_evidence_is_the_destination_counter_delta(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
     phase = phases[0]
     e = next(x for x in expect_all(phase.scenario) if x.mtls and x.protocol == "http" and x.probe.address.value == "service")
     client, server = phase.scenario.workload(e.probe.source), phase.scenario.workload(e.probe.target)
     session = make_session(tmp_path, phase)
-    scrapes = iter([STATS.format(ns=client.namespace, dns=server.namespace, svc=server.host, n=4),
-                    STATS.format(ns=client.namespace, dns=server.namespace, svc=server.host, n=5)])
+    series = {"reporter": "destination", "source_workload_namespace": client.namespace, "destination_workload_namespace": server.namespace,
+              "destination_service": server.host, "connection_security_policy": "mutual_tls", "response_code": "200"}
+    scrapes = iter([scrape([series], [4]), scrape([series], [5])])
     probe_answer = answering()
 
     def handler(pod: PodInfo, container: str, command: Sequence[str]) -> ExecResult:
         if tuple(command) == ("pilot-agent", "request", "GET", "stats/prometheus"):
             return ExecResult(next(scrapes), "", 0)
-        if tuple(command) == ("pilot-agent", "request", "GET", "config_dump"):
-            return ExecResult("not json", "", 0)
+        if tuple(command) == ("pilot-agent", "request", "GET", CONFIG_DUMP_WITH_EDS):
+            return ExecResult("not json", "", 0)  # deliberately unreadable: the config evidence says so, the metrics still count
         return probe_answer(pod, container, command)
 
     session.kube.exec_handler = handler  # type: ignore[attr-defined]
@@ -352,7 +611,7 @@ def test_keep_on_failure_keeps_everything_and_says_how_to_clean_up(tmp_path: Pat
     session.apply_phase(phases[0])
     session.close(failed=True)
     assert session.kube.calls("delete_labeled") == []  # type: ignore[attr-defined]
-    assert f"kubectl delete ns -l mtls-conformance/run={RUN}" in session.progress.getvalue()  # type: ignore[attr-defined]
+    assert f"kubectl delete ns -l mtls-conformance/run={RUN}" in progress_of(session)
 
 
 def test_keep_on_failure_still_cleans_up_a_passing_run(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
@@ -360,7 +619,7 @@ def test_keep_on_failure_still_cleans_up_a_passing_run(tmp_path: Path, phases: t
     session.apply_phase(phases[0])
     session.close(failed=False)
     assert len(session.kube.calls("delete_labeled")) == 1  # type: ignore[attr-defined]
-    assert session.runner.calls == []  # type: ignore[attr-defined]  (keep_cluster: Istio stays)
+    assert session.runner.calls == []  # type: ignore[attr-defined]  # keep_cluster: Istio stays
 
 
 def test_existing_cluster_without_istio_needs_allow_install(tmp_path: Path) -> None:
@@ -370,7 +629,7 @@ def test_existing_cluster_without_istio_needs_allow_install(tmp_path: Path) -> N
 
 
 def test_existing_cluster_with_another_istio_version(tmp_path: Path) -> None:
-    kube = FakeKube(ready_deployments={("istio-system", "istiod")}, images={("istio-system", "istiod"): ["docker.io/istio/pilot:1.29.7"]})
+    kube = SelectorKube(ready_deployments={("istio-system", "istiod")}, images={("istio-system", "istiod"): ["docker.io/istio/pilot:1.29.7"]})
     session = make_session(tmp_path, external=True, kube=kube)
     with pytest.raises(HarnessError, match=r"runs Istio 1\.29\.7, not 1\.30"):
         session._ensure_istio(resolve_version("1.30"))
@@ -422,7 +681,7 @@ def test_installing_on_kind_preloads_istio_images_then_helm_installs_the_release
     downloader = FakeDownloader({url: archive, url + ".sha256": f"{hashlib.sha256(archive).hexdigest()}  istio-{version}-linux-amd64.tar.gz".encode()})
     runner = (FakeRunner().on("docker", "image", "inspect", stdout="sha").on("/k/kind", "load")
               .on("/usr/bin/helm", "version", stdout="v3.19.2").on("/usr/bin/helm", "upgrade"))
-    kube = FakeKube(ready_deployments={("istio-system", "istiod")})
+    kube = SelectorKube(ready_deployments={("istio-system", "istiod")})
     kind = KindCluster(runner, "/k/kind", "mtls-conformance", tmp_path / "kc", progress=io.StringIO())
     session = make_session(tmp_path, kind=kind, created=True, runner=runner, kube=kube)
     session.toolbox = Toolbox(runner, downloader, cache_root=tmp_path / "cache", plat=Platform("linux", "amd64"),
@@ -474,16 +733,17 @@ def test_evidence_reads_each_proxys_dump_once_per_phase(tmp_path: Path, phases: 
     phase = phases[0]
     expectations = [e for e in expect_all(phase.scenario) if phase.scenario.workload(e.probe.target).sidecar][:4]
     session = make_session(tmp_path, phase)
-    session.kube.exec_handler = lambda pod, container, cmd: ExecResult('{"configs": []}', "", 0)  # type: ignore[attr-defined]
-    refused = ProbeObservation("x", Outcome.RESET)
+    dump = envoy_dump("describe-http_config", "endpoints")
+    session.kube.exec_handler = lambda pod, container, cmd: ExecResult(dump, "", 0)  # type: ignore[attr-defined]
+    refused = ProbeObservation("x", ProbeOutcome.RESET)
     for e in expectations:
         session.evidence(phase.scenario, e, refused)
-    dumps = [c for c in session.kube.calls("exec") if c[3][-1] == "config_dump"]  # type: ignore[attr-defined]
+    dumps = [c for c in session.kube.calls("exec") if c[3][-1] == CONFIG_DUMP_WITH_EDS]  # type: ignore[attr-defined]
     pods = {c[1] for c in dumps}
     assert len(dumps) == len(pods) < 2 * len(expectations)  # uncached, every evidence call would read both proxies
     session.apply_phase(phase)
     session.evidence(phase.scenario, expectations[0], refused)
-    again = [c for c in session.kube.calls("exec") if c[3][-1] == "config_dump"]  # type: ignore[attr-defined]
+    again = [c for c in session.kube.calls("exec") if c[3][-1] == CONFIG_DUMP_WITH_EDS]  # type: ignore[attr-defined]
     assert len(again) > len(dumps)  # a new phase reads them again
 
 
@@ -512,7 +772,11 @@ def test_sampled_capture_is_paired_with_a_plaintext_clients_control(tmp_path: Pa
     port = e.target_port
     captures = iter([tcp_pcap(client_hello([b"istio-peer-exchange", b"istio"]), port), tcp_pcap(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", port)])
     started: list[tuple[str, int]] = []
-    session.capture.start = lambda pod, p, window_s: started.append((pod.key, p)) or "cap"  # type: ignore[method-assign]
+    def start(pod: PodInfo, port: int, window_s: float) -> str:
+        started.append((pod.key, port))
+        return "cap"
+
+    session.capture.start = start  # type: ignore[method-assign]
     session.capture.stop = lambda pod, cap: next(captures)  # type: ignore[method-assign]
     found = {ev.source: ev for ev in session.evidence(phase.scenario, e, session.probe(phase.scenario, [e.probe])[0])}
     assert found["capture"].says_mtls is True, found["capture"].artefact
@@ -525,7 +789,7 @@ def test_sampled_capture_is_paired_with_a_plaintext_clients_control(tmp_path: Pa
 def test_the_last_worker_to_close_undoes_what_another_worker_changed(tmp_path: Path, phases: tuple[Phase, ...]) -> None:
     """Under xdist the first worker installs Istio and the owner of a phase changes the mesh; the last one closes."""
     runner = FakeRunner().on("/c/helm")
-    kube = FakeKube(ready_deployments={("istio-system", "istiod")})
+    kube = SelectorKube(ready_deployments={("istio-system", "istiod")})
     first = make_session(tmp_path, phases[0], kube=kube, runner=runner)
     assert first.installer is not None
     first.installer.installed = ["istio-base", "istiod"]
@@ -533,7 +797,7 @@ def test_the_last_worker_to_close_undoes_what_another_worker_changed(tmp_path: P
         state.installed = ["istio-base", "istiod"]
     first.install_plugin_ca({"ca-cert.pem": b"a", "ca-key.pem": b"b", "root-cert.pem": b"c", "cert-chain.pem": b"d"})
     kube.configmaps[("istio-system", "istio")] = {"mesh": "rootNamespace: istio-system\n"}
-    kube.pods_by_ns["istio-system"] = [PodInfo("istiod-1", "istio-system", "10.0.9.1", "w", {"app": "istiod"}, ("discovery",), (), True)]
+    kube.pods_by_ns["istio-system"] = [istiod_pod()]
     kube.istiod_mesh = {"enableAutoMtls": False}
     off = next(p for p in build_plan("standard", resolve_version("1.30")).phases if not p.mesh.enable_auto_mtls)
     kube.pods_by_ns.update(pods_for(off))
@@ -542,7 +806,7 @@ def test_the_last_worker_to_close_undoes_what_another_worker_changed(tmp_path: P
     assert last.installer is not None and last.installer.installed == []
     last.close(failed=False)
     assert kube.configmaps[("istio-system", "istio")]["mesh"] == "rootNamespace: istio-system\n"  # mesh restored
-    assert [c for c in kube.calls("restart")] == [("restart", "istio-system", "istiod")] * 2  # type: ignore[attr-defined]
+    assert [c for c in kube.calls("restart")] == [("restart", "istio-system", "istiod")] * 2
     assert [c[1:3] for c in runner.calls if c[1] == "uninstall"] == [("uninstall", "istiod"), ("uninstall", "istio-base")]
     assert last.state.read() == type(last.state.read())()  # nothing left to undo
 
@@ -582,7 +846,7 @@ def test_a_failed_cleanup_step_does_not_skip_the_others(tmp_path: Path, phases: 
     with session.state.update() as state:
         state.original_mesh = "enableAutoMtls: true\n"
 
-    def stuck(label_selector: str, timeout_s: float) -> list[object]:
+    def stuck(label_selector: str, timeout_s: float) -> list[ObjectRef]:
         raise RuntimeError("namespaces still terminating after 120s")
 
     session.kube.delete_labeled = stuck  # type: ignore[method-assign]
