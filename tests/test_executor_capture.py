@@ -4,6 +4,10 @@ The fake Kubernetes exec runs each command with `sh -c` inside the server's name
 sends to the ephemeral container (start in the background, wait for "listening on", SIGINT, wait for the packet
 counts, base64 back over the exec stream) is exercised against real traffic on a veth pair. The pcap is then judged
 by the evidence glue, with a plaintext negative control.
+
+The server pod is ``pod_info()`` on Istio's injector golden ``hello.yaml.injected`` (../shared/istio/inject/, istio/istio
+pkg/kube/inject/testdata/inject at 1.30.3; a native sidecar), renamed and given the veth address as its podIP
+(PodStatus: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#PodStatus).
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from collections.abc import Sequence
 import pytest
 from netns import background, netns_pair, require, servers_argv
 from test_executor_fakes import FakeKube
+from test_executor_pod_shapes import golden_pod
 
 from mtls_conformance.executor import evidence
 from mtls_conformance.executor.capture import DEBUG_CONTAINER, PacketCapture
 from mtls_conformance.executor.converge import RealClock
-from mtls_conformance.executor.kube import ExecResult, PodInfo
+from mtls_conformance.executor.kube import ExecResult, PodInfo, pod_info
 
 pytestmark = pytest.mark.netns
 
@@ -37,7 +42,11 @@ def test_capture_sees_tls_with_istio_alpn_and_the_plaintext_control() -> None:
     with netns_pair("mcap") as pair:
         kube = FakeKube(exec_handler=in_namespace(pair.server_ns))
         capture = PacketCapture(kube, RealClock(), exec_timeout_s=30, start_timeout_s=15, poll_interval_s=0.1, interface=pair.server_if)
-        pod = PodInfo("httpbin-1", "foo", pair.server_ip, "worker", {"app": "httpbin"}, ("httpbin", "istio-proxy"))
+        injected = golden_pod("hello.yaml.injected")
+        injected["metadata"].update(name="httpbin-1", namespace="foo")
+        injected["status"] = {"phase": "Running", "podIP": pair.server_ip, "conditions": [{"type": "Ready", "status": "True"}]}
+        pod = pod_info(injected)
+        assert pod.has_sidecar and pod.ip == pair.server_ip
         with background(pair.argv(pair.server_ns, servers_argv("--bind", pair.server_ip, "--http-echo", "8080")), "READY"):
             # the probe: a TLS ClientHello offering Istio's ALPN, as a client sidecar sends it
             cap = capture.start(pod, 8080, window_s=20)

@@ -4,6 +4,16 @@ The endpoint speaks the channel protocol of `kubectl exec` (v4.channel.k8s.io): 
 frames), stderr on 2, and the command's status on 3 (Success, or Failure with the exit code), then closes. It proves
 exit codes, large outputs and a command that never ends (bounded by the exec timeout, reported as a transport problem,
 i.e. INCONCLUSIVE) are handled as the probes, config dumps and captures need.
+
+The status channel carries a ``v1.Status`` (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/status/),
+written as the kubelet's streaming server writes it: kubernetes/kubernetes
+staging/src/k8s.io/kubelet/pkg/cri/streaming/remotecommand/exec.go @ cb07ae69a32f ``ServeExec``: Success; or Failure,
+reason ``NonZeroExitCode``, one cause of type ``ExitCode`` (``StatusCause.Type`` is serialised as ``reason``) whose
+message is the code, message "command terminated with non-zero exit code: <the runtime's error>" (containerd
+internal/cri/server/streaming.go @ 52ac30acbeb6: "error executing command [..], exit code N"); any other exec error is
+``apierrors.NewInternalError`` (staging/src/k8s.io/apimachinery/pkg/api/errors/errors.go @ 04846cc25b86): code 500,
+reason ``InternalError``, message "Internal error occurred: ...", no exit code. The pod exec'd into is ``pod_info()`` on
+Istio's injector golden ``hello.yaml.injected`` (../shared/istio/inject/; a native sidecar).
 """
 
 from __future__ import annotations
@@ -20,8 +30,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
+from test_executor_pod_shapes import golden_pod
 
-from mtls_conformance.executor.kube import KubeClient, PodInfo
+from mtls_conformance.executor.kube import KubeClient, PodInfo, pod_info
 
 BIG = ("0123456789abcdef" * 8192).encode()  # 128 KiB: more than one frame
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -59,14 +70,16 @@ class ExecEndpoint(socketserver.BaseRequestHandler):
         accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
         self.request.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                               f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n").encode())
+        status: dict[str, object]
         if command[-1:] == ["big"]:
             for i in range(0, len(BIG), 16384):
                 self.request.sendall(frame(b"\x01" + BIG[i:i + 16384]))
             status = {"metadata": {}, "status": "Success"}
         elif command[-1:] == ["fail"]:
             self.request.sendall(frame(b"\x01" + b"MTLSPROBE1 partial\n") + frame(b"\x02" + b"curl: (56) Recv failure\n"))
-            status = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
-                      "details": {"causes": [{"reason": "ExitCode", "message": "56"}]}}
+            status = {"metadata": {}, "status": "Failure",
+                      "message": "command terminated with non-zero exit code: error executing command [sh -c fail], exit code 56",
+                      "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": "56"}]}}
         elif command[-1:] == ["utf8"]:
             text = "caf\u00e9 \u2713\n".encode()  # two- and three-byte characters, each split across two frames
             for i in (4, 7):
@@ -79,7 +92,11 @@ class ExecEndpoint(socketserver.BaseRequestHandler):
             self.request.recv(4096)  # until the client gives up and closes
             return
         else:
-            status = {"metadata": {}, "status": "Failure", "message": "container not found"}
+            cause = ('error executing command in container: failed to exec in container: failed to start exec "0f3c": '
+                     'OCI runtime exec failed: exec failed: unable to start container process: exec: "whatever": '
+                     'executable file not found in $PATH: unknown')
+            status = {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {cause}",
+                      "reason": "InternalError", "details": {"causes": [{"message": cause}]}, "code": 500}
         self.request.sendall(frame(b"\x03" + json.dumps(status).encode()) + frame(struct.pack("!H", 1000), opcode=0x8))
 
 
@@ -102,7 +119,14 @@ def kube(tmp_path: Path) -> Iterator[KubeClient]:
         server.server_close()
 
 
-POD = PodInfo("curl-1", "foo", "10.0.0.1", "worker", {"app": "curl"}, ("curl", "istio-proxy"))
+def _pod() -> PodInfo:
+    pod = golden_pod("hello.yaml.injected")
+    pod["metadata"].update(name="curl-1", namespace="foo")
+    return pod_info(pod)
+
+
+POD = _pod()
+APP = POD.app_containers[0]  # "hello": where a probe runs (istio-proxy is a restartable init container here)
 
 
 def test_large_output_over_many_frames_and_exit_zero(kube: KubeClient) -> None:
@@ -113,17 +137,17 @@ def test_large_output_over_many_frames_and_exit_zero(kube: KubeClient) -> None:
 
 
 def test_non_zero_exit_code_comes_from_the_status_channel(kube: KubeClient) -> None:
-    result = kube.exec(POD, "curl", ["sh", "-c", "fail"], timeout_s=10)
+    result = kube.exec(POD, APP, ["sh", "-c", "fail"], timeout_s=10)
     assert (result.exit_code, result.stdout, result.stderr) == (56, "MTLSPROBE1 partial\n", "curl: (56) Recv failure\n")
 
 
 def test_a_command_that_never_ends_is_inconclusive_after_the_timeout(kube: KubeClient) -> None:
-    result = kube.exec(POD, "curl", ["hang"], timeout_s=1)
+    result = kube.exec(POD, APP, ["hang"], timeout_s=1)
     assert result.exit_code is None and "did not finish within 1s" in result.transport_error and result.stdout == "started\n"
 
 
 def test_a_failure_without_an_exit_code_is_a_transport_problem(kube: KubeClient) -> None:
-    result = kube.exec(POD, "nope", ["whatever"], timeout_s=5)
+    result = kube.exec(POD, APP, ["whatever"], timeout_s=5)
     assert result.exit_code is None and result.transport_error
 
 
