@@ -185,7 +185,9 @@ def judge(case_id: str, expected: Expectation, observed: ProbeObservation, evide
         problems += _identity_problems(expected, observed)
         if not (agreement.mtls or agreement.plaintext):
             notes.append(f"encryption not verified: no evidence source could tell ({', '.join(agreement.silent)})")
-    if agreement.disputed:
+    # Encryption evidence describes an accepted connection. On a refused one, a server that demands mTLS and a client
+    # that sends plaintext are the reason for the refusal, not a disagreement (found by the offline dry run).
+    if agreement.disputed and observed.connected:
         problems.append(f"evidence sources disagree: {agreement}")
     status = Status.FAIL if problems else Status.PASS
     return Verdict(case_id, expected, observed, tuple(evidence), status, tuple(problems), convergence_s, tuple(notes))

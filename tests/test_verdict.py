@@ -127,3 +127,14 @@ def test_wrong_refusal_kind_fails(outcome: ProbeOutcome) -> None:
 def test_inconclusive_is_an_error_not_a_verdict() -> None:
     verdict = judge("strict/legacy", _exp(0), ProbeObservation(LEGACY.id, ProbeOutcome.INCONCLUSIVE))
     assert verdict.status is Status.ERROR
+
+
+def test_config_that_explains_a_refusal_is_not_a_disagreement() -> None:
+    """Found by the offline dry run: a DestinationRule DISABLE client to a STRICT server is refused; the server's dump says
+    mTLS and the client's says plaintext, which is why. Encryption evidence only describes an accepted connection."""
+    evidence = [Evidence("config-dump", True, "server foo/httpbin port 8080 enforces STRICT"),
+                Evidence("config-dump", False, "client cluster sends plaintext")]
+    refused = ProbeObservation(LEGACY.id, ProbeOutcome.RESET, curl_exit=56)
+    verdict = judge("strict/legacy", _exp(0), refused, evidence)
+    assert verdict.status is Status.PASS, verdict.problems
+    assert not any("disagree" in p for p in verdict.problems)
