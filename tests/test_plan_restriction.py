@@ -9,8 +9,6 @@ keeps what is left in the session: ``cluster_auto_mtls()`` and applying a phase 
 
 from __future__ import annotations
 
-import pytest
-
 from mtls_conformance.engine import expect
 from mtls_conformance.plan.build import PlanRequest, plan_for, restriction
 from mtls_conformance.plan.model import Case, Plan, Target
@@ -91,8 +89,6 @@ def test_restriction_names_the_first_objects_it_would_apply_in_the_root_namespac
     assert restriction(plain, EXISTING) is None
 
 
-@pytest.mark.xfail(strict=True, reason="restriction() does not yet skip the plug-in CA case on an existing cluster: "
-                                       "MeshSession.install_plugin_ca refuses it at run time (HarnessError) instead")
 def test_the_plugin_ca_case_is_skipped_on_an_existing_cluster() -> None:
     restricted = plan_for(PlanRequest("smoke", VERSION, default_suites_dir(), target=EXISTING))
     plugin = [c for c in restricted.cases if c.params.get("plugin_ca")]

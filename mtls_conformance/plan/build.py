@@ -40,6 +40,9 @@ def restriction(case: Case, target: Target) -> str | None:
     """Why ``case`` would change mesh-wide state on someone else's cluster (None when it would not, or when we may)."""
     if not target.restricted:
         return None
+    if case.params.get("plugin_ca"):
+        return ("replaces the mesh's root of trust (plug-in CA) on an existing cluster; "
+                "pass --allow-install to include it (use a staging cluster)")
     sc = case.scenario
     if sc.mesh.enable_auto_mtls is not target.cluster_auto_mtls:
         return (f"needs meshConfig.enableAutoMtls {str(sc.mesh.enable_auto_mtls).lower()} on an existing cluster; "
