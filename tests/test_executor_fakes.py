@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support.fake_cluster import matches_selector
+
 from mtls_conformance.executor.download import Downloader
 from mtls_conformance.executor.errors import HarnessError
 from mtls_conformance.executor.kube import ExecResult, ObjectRef, PodInfo
@@ -132,12 +134,11 @@ class FakeKube:
             self.objects.pop(ref, None)
 
     def list_labeled(self, label_selector: str) -> list[ObjectRef]:
-        key, _, value = label_selector.partition("=")
-        return [r for r, o in self.objects.items() if (o.get("metadata") or {}).get("labels", {}).get(key) == value]
+        # Kubernetes' selector rules (comma = and, !=, existence), as the API server applies them.
+        return [r for r, o in self.objects.items() if matches_selector((o.get("metadata") or {}).get("labels") or {}, label_selector)]
 
     def delete_labeled(self, label_selector: str, timeout_s: float) -> list[ObjectRef]:
-        key, _, value = label_selector.partition("=")
-        gone = [r for r, o in self.objects.items() if (o.get("metadata") or {}).get("labels", {}).get(key) == value]
+        gone = self.list_labeled(label_selector)
         for ref in gone:
             del self.objects[ref]
         self.log.append(("delete_labeled", label_selector, tuple(gone)))

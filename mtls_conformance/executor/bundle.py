@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -21,7 +21,9 @@ from mtls_conformance.observe.curl import probe_script, probe_spec_from, resolve
 from mtls_conformance.plan.compose import scenario_document
 from mtls_conformance.plan.model import Case
 from mtls_conformance.scenario.model import Address, Scenario, Workload
-from mtls_conformance.verdict import Verdict
+
+if TYPE_CHECKING:  # only a type here: the executor never judges
+    from mtls_conformance.verdict import Verdict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
@@ -51,8 +51,10 @@ from mtls_conformance.plan.model import Case, Phase
 from mtls_conformance.plan.render import SCOPE_LABEL, render_phase, render_scenario
 from mtls_conformance.scenario.model import Address, Probe, Scenario, Workload
 from mtls_conformance.timing import Timing, load_timing
-from mtls_conformance.verdict import Verdict
 from mtls_conformance.versions import IstioVersion, catalog, parse_version, resolve_version
+
+if TYPE_CHECKING:  # only a type here: the executor never judges
+    from mtls_conformance.verdict import Verdict
 
 # Envoy leaves EDS out of /config_dump unless asked; istioctl's proxy-config endpoint asks the same way
 # (istio/istio@86c9f01fd735 istioctl/pkg/proxyconfig/proxyconfig.go, edsPath = "?include_eds=true"), and pilot-agent
