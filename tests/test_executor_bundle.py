@@ -135,7 +135,7 @@ def test_case_probe_scripts_hold_only_the_cases_probes_with_pod_ip_tokens(failin
 def test_repro_script_names_what_was_expected_and_observed(failing_case: tuple[Case, list[Verdict]]) -> None:
     case, verdicts = failing_case
     text = repro_script(inputs_for(case, verdicts))
-    assert f"# Recreates case {case.id}" in text and "expected plaintext, observed reset" in text
+    assert f"# Recreates case {case.id}" in text and "expected plaintext, observed refused:reset" in text
 
 
 def test_secrets_extraction_tolerates_garbage() -> None:

@@ -89,7 +89,7 @@ def repro_script(inputs: BundleInputs, project_root: Path = PROJECT_ROOT) -> str
         workload = scenario.workload(key)
         probe_args.append(f"--pod-ip {shlex.quote(f'{pod_ip_token(workload)}={workload.namespace}/{selector(workload)}')}")
     values = '--values "$here/istio-values.yaml" ' if inputs.istio_values else ""
-    expected = [f"#   {v.expected.probe.id}: expected {v.expected.outcome}, observed {v.observed.outcome.value}"
+    expected = [f"#   {v.expected.probe.id}: expected {v.expected.outcome}, observed {v.outcome}"
                 for v in inputs.verdicts]
     lines = [
         "#!/usr/bin/env bash",
