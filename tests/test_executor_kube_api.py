@@ -4,10 +4,53 @@ The fake server speaks just enough of the API (discovery, server-side apply, lis
 prove the wrapper calls the client correctly: apply order and field manager, cleanup by run label with namespaces last
 and awaited by a watch, rollout waits with a watch, pods, config maps and Deployment images. Exec (websocket) is not
 covered here.
+
+What each answer of the fake server is, and what pins its shape (sources read through the search index; the Go code
+stays upstream, only the shapes are written here):
+
+- Error bodies: a complete ``v1.Status`` per https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/status/
+  (kind, apiVersion v1, metadata, status "Failure", message, reason, details, code), built by ``failure`` below. The
+  API server writes every error this way: ``responsewriters.ErrorToAPIStatus`` sets kind "Status" and apiVersion "v1"
+  (kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/status.go @ 03e140396448);
+  ``metadata`` is an empty ListMeta, present as ``{}`` (the field order and ``"metadata":{}`` as in the recorded body of
+  staging/src/k8s.io/apiserver/pkg/util/notfoundhandler/not_found_handler_test.go @ cb6ff2d8ce35). Each reason used:
+  - NotFound (404): ``apierrors.NewNotFound`` -- message ``<resource>[.<group>] "<name>" not found``, details
+    {name, group, kind: the plural resource} (staging/src/k8s.io/apimachinery/pkg/api/errors/errors.go @ 030880a5dc54).
+  - BadRequest (400): ``apierrors.NewBadRequest(err.Error())`` for a JSON Patch body that does not decode
+    (errors.go as above; handlers/patch.go ``jsonpatch.DecodePatch`` -> ``errors.NewBadRequest``, kubernetes @
+    86b3ca48ea10); the message is Go encoding/json's UnmarshalTypeError text.
+  - UnsupportedMediaType (415): ``negotiation.NewUnsupportedMediaTypeError`` -- "the body of the request was in an
+    unknown format - accepted media types include: ..." (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/negotiation/
+    errors.go @ cb1929221e0a).
+  A path the server has no handler for is not a Status at all: ``notfoundhandler`` ends in Go's ``http.NotFound``
+  ("404 page not found", text/plain), once discovery is complete (not_found_handler.go, same directory).
+- Successful DELETE: ``Store.finalizeDelete`` answers ``Status{status: Success, details: {name, group, kind: the plural
+  resource, uid}}`` when the object is gone at once; with ``propagationPolicy=Foreground`` the store adds the
+  ``foregroundDeletion`` finalizer and answers the object itself, with deletionTimestamp (``shouldDeleteDependents``,
+  ``!deleteImmediately`` -> ``return out``: staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go @
+  0021a864a65a). A Namespace DELETE answers the Namespace with deletionTimestamp and phase Terminating while its
+  finalizers run (pkg/registry/core/namespace/storage/storage.go @ 94341df30b4a). The fake's garbage collector and
+  namespace controller finish at once (objects) or at the next watch (namespaces): timing, not shape.
+- Watch events: one JSON object a line, ``{"type": ADDED|MODIFIED|DELETED, "object": <the object>}``
+  (https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes).
+- Deployment ``status``: DeploymentStatus fields per
+  https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/deployment-v1/#DeploymentStatus (zero counts
+  are omitted: every count is ``omitempty``); empty on creation (the controller, not the API server, writes it), then
+  written by the controller with conditions ``Available`` (MinimumReplicasAvailable "Deployment has minimum
+  availability." / MinimumReplicasUnavailable "Deployment does not have minimum availability.") and ``Progressing``
+  (ReplicaSetUpdated / NewReplicaSetAvailable): reason constants in kubernetes pkg/controller/deployment/util/
+  deployment_util.go @ 277391ee7134. See ``rolling_status`` and ``done_status``.
+- Pods: the sidecar injector's goldens (``golden_pod`` of tests/test_executor_pod_shapes.py, ../shared/istio/inject,
+  see SOURCES.md) with a status built by that module's ``status``/``cstatus`` (PodStatus reference and the kubelet's
+  Ready rule, cited there).
+- Discovery (``/version``, ``/api``, ``/apis``, APIResourceList): the shapes of the discovery API
+  (https://kubernetes.io/docs/concepts/overview/kubernetes-api/#discovery-api, unaggregated form); ``gitVersion`` is
+  kind-config.yaml's node image.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Iterator
@@ -33,6 +76,35 @@ RESOURCES = {
 }
 
 
+def group_of(plural: str) -> str:
+    gv = RESOURCES[plural][0]
+    return gv.split("/")[0] if "/" in gv else ""
+
+
+def failure(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A v1.Status error body, every field of the Status schema (see the module docstring)."""
+    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+                            "reason": reason}
+    if details:
+        body["details"] = details
+    body["code"] = code
+    return body
+
+
+def not_found(plural: str, name: str) -> dict[str, Any]:
+    """apierrors.NewNotFound(GroupResource{group, plural}, name); an empty group is omitted (omitempty)."""
+    group = group_of(plural)
+    qualified = f"{plural}.{group}" if group else plural
+    details = {"name": name, **({"group": group} if group else {}), "kind": plural}
+    return failure(404, "NotFound", f'{qualified} "{name}" not found', details)
+
+
+def unsupported_media_type(accepted: list[str]) -> dict[str, Any]:
+    """negotiation.NewUnsupportedMediaTypeError(accepted).Status(): no details."""
+    return failure(415, "UnsupportedMediaType",
+                   "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted))
+
+
 class FakeApi:
     def __init__(self) -> None:
         self.store: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, namespace, name) -> object
@@ -43,6 +115,7 @@ class FakeApi:
         self.lock = threading.Lock()
         self.rollout_done_on_watch = True
         self.version = 1
+        self.uids = 0
 
     def matches(self, obj: dict[str, Any], selector: str) -> bool:
         labels = (obj.get("metadata") or {}).get("labels") or {}
@@ -50,7 +123,7 @@ class FakeApi:
 
 
 def discovery(path: str) -> dict[str, Any] | None:
-    if path == "/version":
+    if path == "/version":  # version.Info; the release of kind-config.yaml's node image (kindest/node:v1.34.x)
         return {"major": "1", "minor": "34", "gitVersion": "v1.34.0", "gitCommit": "abc", "gitTreeState": "clean",
                 "buildDate": "2025-08-27T00:00:00Z", "goVersion": "go1.24.6", "compiler": "gc", "platform": "linux/amd64"}
     if path == "/api":
@@ -97,6 +170,16 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def send_not_found_page(self) -> None:
+            """Go's http.NotFound: what the API server answers for a path no handler serves (not a Status)."""
+            data = b"404 page not found\n"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def record(self) -> tuple[str, dict[str, list[str]]]:
             url = urlparse(self.path)
             path = url.path.rstrip("/") or "/"
@@ -111,12 +194,12 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                 return self.send_json(200, found)
             where = parse_path(path)
             if where is None or where[0] not in RESOURCES:
-                return self.send_json(404, {"kind": "Status", "code": 404})
+                return self.send_not_found_page()
             plural, ns, name = where
             selector = query.get("labelSelector", [""])[0]
             if name:
                 obj = api.store.get((plural, ns, name))
-                return self.send_json(200, obj) if obj else self.send_json(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+                return self.send_json(200, obj) if obj else self.send_json(404, not_found(plural, name))
             items = [o for (p, n, _), o in sorted(api.store.items()) if p == plural and (not ns or n == ns) and api.matches(o, selector)]
             if query.get("watch", [""])[0] in ("true", "1"):
                 return self.watch(plural, items)
@@ -131,8 +214,8 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                 if plural == "namespaces" and obj.get("status", {}).get("phase") == "Terminating":
                     api.store.pop(("namespaces", "", obj["metadata"]["name"]), None)
                     event = {"type": "DELETED", "object": obj}
-                elif plural == "deployments" and api.rollout_done_on_watch:
-                    obj["status"] = done_status(obj)
+                elif plural == "deployments":  # the controller's next write: done, or still waiting for its pod
+                    obj["status"] = done_status(obj) if api.rollout_done_on_watch else rolling_status(obj)
                     event = {"type": "MODIFIED", "object": obj}
                 elif plural == "pods":
                     event = {"type": "ADDED", "object": obj}
@@ -153,17 +236,21 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             if plural == "ephemeralcontainers":
                 return self.ephemeral(ns, name, body, content_type)
             if content_type == "application/json-patch+json" and not isinstance(body, list):
-                # what a real API server answers when a partial object is sent as JSON Patch
-                return self.send_json(400, {"kind": "Status", "apiVersion": "v1", "code": 400, "status": "Failure",
-                                            "message": "json: cannot unmarshal object into Go value of type jsonpatch.Patch"})
+                # what a real API server answers when a partial object is sent as JSON Patch (NewBadRequest, no details)
+                return self.send_json(400, failure(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch"))
             if plural == "configmaps" and content_type != "application/strategic-merge-patch+json" and not content_type.startswith("application/apply"):
-                return self.send_json(415, {"kind": "Status", "code": 415})
+                # Stricter than a real server, which also takes json-patch and merge-patch for a ConfigMap: the fake pins
+                # which patch type the client sends. The body is the one a real server sends for a type it refuses.
+                return self.send_json(415, unsupported_media_type(["application/strategic-merge-patch+json", "application/apply-patch+yaml"]))
             api.version += 1
+            previous = api.store.get((plural, ns, name), {})
             body.setdefault("metadata", {})["resourceVersion"] = str(api.version)
             body["metadata"].setdefault("generation", 1)
-            if plural == "deployments":
-                body["status"] = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 0, "availableReplicas": 0}
-            previous = api.store.get((plural, ns, name), {})
+            if "uid" not in body["metadata"]:  # set by the server on creation, kept for the object's life
+                api.uids += 1
+                body["metadata"]["uid"] = (previous.get("metadata") or {}).get("uid") or f"00000000-0000-4000-8000-{api.uids:012d}"
+            if plural == "deployments":  # status is the controller's: empty on creation, unchanged by an apply of the spec
+                body["status"] = previous.get("status", {})
             if previous and not content_type.startswith("application/apply"):  # a merge patch: maps merge recursively
                 body = merged(previous, body)
             api.store[(plural, ns, name)] = body
@@ -173,8 +260,10 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             """The pods/ephemeralcontainers subresource: a strategic merge patch adds containers by name; the kubelet
             (here: at once) starts them."""
             pod = api.store.get(("pods", ns, name))
-            if pod is None or content_type != "application/strategic-merge-patch+json":
-                return self.send_json(404 if pod is None else 415, {"kind": "Status", "code": 404 if pod is None else 415})
+            if pod is None:  # the subresource of a missing pod: NotFound for the pod (GroupResource "pods")
+                return self.send_json(404, not_found("pods", name))
+            if content_type != "application/strategic-merge-patch+json":  # stricter than a real server, as for configmaps
+                return self.send_json(415, unsupported_media_type(["application/strategic-merge-patch+json"]))
             have = {c["name"]: c for c in pod["spec"].get("ephemeralContainers", [])}
             for c in body["spec"]["ephemeralContainers"]:
                 have.setdefault(c["name"], c)
@@ -185,18 +274,29 @@ def make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             self.send_json(200, pod)
 
         def do_DELETE(self) -> None:
-            path, _ = self.record()
+            path, query = self.record()
             where = parse_path(path)
             assert where is not None
             plural, ns, name = where
             obj = api.store.get((plural, ns, name))
             if obj is None:
-                return self.send_json(404, {"kind": "Status", "apiVersion": "v1", "code": 404, "reason": "NotFound", "status": "Failure"})
-            if plural == "namespaces":
-                obj["status"] = {"phase": "Terminating"}  # finalizes later, seen by the watch
-            else:
-                del api.store[(plural, ns, name)]
-            self.send_json(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+                return self.send_json(404, not_found(plural, name))
+            meta = obj.setdefault("metadata", {})
+            if plural == "namespaces":  # the namespace lifecycle: Terminating until its finalizers ran (seen by the watch)
+                meta.setdefault("deletionTimestamp", "2026-11-26T00:00:00Z")
+                obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+                obj["status"] = {"phase": "Terminating"}
+                return self.send_json(200, obj)
+            del api.store[(plural, ns, name)]
+            if query.get("propagationPolicy") == ["Foreground"]:
+                # the object as the store leaves it: deletionTimestamp and the foregroundDeletion finalizer (the fake's
+                # garbage collector then finishes at once)
+                meta["deletionTimestamp"] = "2026-11-26T00:00:00Z"
+                meta["finalizers"] = [*meta.get("finalizers", []), "foregroundDeletion"]
+                return self.send_json(200, obj)
+            group = group_of(plural)
+            details = {"name": name, **({"group": group} if group else {}), "kind": plural, "uid": meta.get("uid", "")}
+            self.send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 
     return Handler
 
@@ -208,8 +308,26 @@ def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _condition(kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
+    at = "2026-11-26T00:00:00Z"
+    return {"type": kind, "status": status, "lastUpdateTime": at, "lastTransitionTime": at, "reason": reason, "message": message}
+
+
+def rolling_status(obj: dict[str, Any]) -> dict[str, Any]:
+    """A one-replica Deployment the controller has rolled out whose pod is not available yet."""
+    rs = f'ReplicaSet "{obj["metadata"]["name"]}-5d9c7b8f6d"'
+    return {"observedGeneration": obj["metadata"].get("generation", 1), "replicas": 1, "updatedReplicas": 1, "unavailableReplicas": 1,
+            "conditions": [_condition("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
+                           _condition("Progressing", "True", "ReplicaSetUpdated", f"{rs} is progressing.")]}
+
+
 def done_status(obj: dict[str, Any]) -> dict[str, Any]:
-    return {"observedGeneration": obj["metadata"].get("generation", 1), "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    """The same Deployment once its pod is ready and available."""
+    rs = f'ReplicaSet "{obj["metadata"]["name"]}-5d9c7b8f6d"'
+    return {"observedGeneration": obj["metadata"].get("generation", 1), "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
+            "availableReplicas": 1,
+            "conditions": [_condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
+                           _condition("Progressing", "True", "NewReplicaSetAvailable", f"{rs} has successfully progressed.")]}
 
 
 @pytest.fixture
@@ -316,13 +434,29 @@ def test_configmap_read_and_patch(api: tuple[FakeApi, KubeClient]) -> None:
     assert [r[2] for r in fake.requests if r[0] == "PATCH"][-1] == "application/strategic-merge-patch+json"
 
 
+def injected_pod(golden: str, name: str, namespace: str, pod_status: dict[str, Any]) -> dict[str, Any]:
+    """A sidecar pod as the injector writes it (its golden file), scheduled, named and labelled app=web, with a status."""
+    from test_executor_pod_shapes import golden_pod  # here, not at the top: that module imports this one
+
+    pod = copy.deepcopy(golden_pod(golden))
+    pod["metadata"].update(name=name, namespace=namespace)
+    pod["metadata"].setdefault("labels", {})["app"] = "web"
+    pod["spec"]["nodeName"] = "worker"
+    pod["status"] = pod_status
+    return pod
+
+
 def test_pods_reports_running_pods_with_their_containers(api: tuple[FakeApi, KubeClient]) -> None:
+    from test_executor_pod_shapes import cstatus, status
+
     fake, kube = api
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "foo", "labels": {"app": "web"}},
-           "spec": {"nodeName": "worker", "containers": [{"name": "web", "image": "x"}, {"name": "istio-proxy", "image": "y"}],
-                    "ephemeralContainers": [{"name": "mtlsc-capture", "image": "z"}]},
-           "status": {"phase": "Running", "podIP": "10.244.1.5", "conditions": [{"type": "Ready", "status": "True"}]}}
-    pending = {**pod, "metadata": {"name": "web-2", "namespace": "foo", "labels": {"app": "web"}}, "status": {"phase": "Pending"}}
+    # the classic shape (istio-proxy in spec.containers): native-sidecar-opt-out.yaml.injected
+    running = status(True, [cstatus("istio-init", False, "completed")], [cstatus("hello", True), cstatus("istio-proxy", True)])
+    pod = injected_pod("native-sidecar-opt-out.yaml.injected", "web-1", "foo", {**running, "podIP": "10.244.1.5"})
+    pod["spec"]["ephemeralContainers"] = [{"name": "mtlsc-capture", "image": "z"}]
+    # a pod the scheduler placed whose containers have not started (PodStatus: phase Pending, PodScheduled only)
+    pending = injected_pod("native-sidecar-opt-out.yaml.injected", "web-2", "foo",
+                           {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}], "qosClass": "Burstable"})
     fake.store[("pods", "foo", "web-1")] = pod
     fake.store[("pods", "foo", "web-2")] = pending
     (found,) = kube.pods("foo", "app=web")
@@ -361,13 +495,15 @@ def test_an_existing_object_without_our_label_is_never_taken_over(api: tuple[Fak
 
 
 def test_debug_container_is_added_by_strategic_merge_and_awaited_running(api: tuple[FakeApi, KubeClient]) -> None:
+    from test_executor_pod_shapes import cstatus, status
+
     from mtls_conformance.executor.capture import CAPTURE_IMAGE, DEBUG_CONTAINER
     from mtls_conformance.executor.kube import PodInfo
 
     fake, kube = api
-    fake.store[("pods", "foo", "web-1")] = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "foo", "resourceVersion": "1"},
-        "spec": {"containers": [{"name": "web", "image": "x"}]}, "status": {"phase": "Running"}}
+    fake.store[("pods", "foo", "web-1")] = injected_pod("native-sidecar.yaml.injected", "web-1", "foo", status(
+        True, [cstatus("istio-init", False, "completed"), cstatus("istio-proxy", True), cstatus("other-sidecar", True)],
+        [cstatus("hello", True)]))
     pod = PodInfo("web-1", "foo", "10.0.0.1", "worker", {}, ("web",))
     kube.ensure_debug_container(pod, DEBUG_CONTAINER, CAPTURE_IMAGE, timeout_s=5)
     (path, body), = fake.patch_bodies
@@ -431,3 +567,19 @@ def test_a_refused_debug_container_is_a_harness_error(api: tuple[FakeApi, KubeCl
     _, kube = api  # the pod does not exist in the fake: the subresource answers 404
     with pytest.raises(HarnessError, match="debug container mtlsc-capture in foo/ghost: refused: HTTP 404"):
         kube.ensure_debug_container(PodInfo("ghost", "foo", "", "", {}, ("web",)), "mtlsc-capture", "img", timeout_s=2)
+
+
+def test_error_bodies_are_complete_status_objects(api: tuple[FakeApi, KubeClient]) -> None:
+    """The fake's errors carry every field of v1.Status, and the real client reads them as the API server's."""
+    from kubernetes.client.exceptions import ApiException
+
+    _, kube = api
+    with pytest.raises(ApiException) as err:
+        kube.core.read_namespaced_config_map("istio", "istio-system")
+    body = json.loads(err.value.body or "{}")
+    assert list(body) == ["kind", "apiVersion", "metadata", "status", "message", "reason", "details", "code"]
+    assert (err.value.status, body["status"], body["reason"], body["message"]) == (404, "Failure", "NotFound", 'configmaps "istio" not found')
+    assert body["details"] == {"name": "istio", "kind": "configmaps"}
+    assert not_found("peerauthentications", "default")["message"] == 'peerauthentications.security.istio.io "default" not found'
+    for refused in (unsupported_media_type(["application/apply-patch+yaml"]), failure(400, "BadRequest", "x")):
+        assert {"kind", "apiVersion", "metadata", "status", "message", "reason", "code"} <= set(refused)
