@@ -1,4 +1,18 @@
-"""Istio install by version (exact helm commands), meshConfig changes awaited on istiod, uninstall only our releases."""
+"""Istio install by version (exact helm commands), meshConfig changes awaited on istiod, uninstall only our releases.
+
+Faked tool answers and what pins them (none captured from a real run):
+
+- ``helm status <absent release>``: exit 1 and ``Error: release: not found`` on stderr -- Helm's storage error
+  ``ErrReleaseNotFound = errors.New("release: not found")`` (helm/helm pkg/storage/driver/driver.go @ 96d580ffd2dc),
+  printed by cobra with its ``Error: `` prefix. Same string as tests/support/fake_cluster.py.
+- ``helm upgrade --install ... --wait`` failing: ``Error: <cause>``; the cause text ("timed out waiting") is
+  **assumption** (the test only needs it carried into the error).
+- The ``istio`` ConfigMap ``mesh`` key: a minimal MeshConfig (only keys the harness reads; the chart's full rendering is
+  in tests/support/fake_cluster.py, see docs/contracts.md). istiod's ``pilot-discovery request GET /debug/mesh``: the
+  MeshConfig as JSON (istio/istio pilot/pkg/xds/debug.go "Active mesh config"), answered by FakeKube.
+- istiod pods: labels ``app: istiod``, container ``discovery`` (istio/istio manifests/charts/istio-control/
+  istio-discovery/templates/deployment.yaml @ 0000f4bfab59, as docs/contracts.md).
+"""
 
 from __future__ import annotations
 
@@ -99,7 +113,7 @@ def test_wait_ready_polls_istiod() -> None:
 
 
 def mesh_kube(auto: bool | None, served: bool) -> FakeKube:
-    mesh = {"defaultConfig": {"discoveryAddress": "istiod.istio-system.svc:15012"}, "rootNamespace": "istio-system"}
+    mesh: dict[str, object] = {"defaultConfig": {"discoveryAddress": "istiod.istio-system.svc:15012"}, "rootNamespace": "istio-system"}
     if auto is not None:
         mesh["enableAutoMtls"] = auto
     istiod = [PodInfo(f"istiod-{n}", "istio-system", f"10.0.9.{n}", "w", {"app": "istiod"}, ("discovery",), (), True) for n in (1, 2)]

@@ -1,4 +1,21 @@
-"""kind lifecycle with a fake runner: exact commands, reuse by name, image loading, clear errors."""
+"""kind lifecycle with a fake runner: exact commands, reuse by name, image loading, clear errors.
+
+What each faked kind/docker output is, and what pins it (no output here was captured from a real run):
+
+- ``kind get clusters``: one cluster name a line on stdout (``fmt.Fprintln(streams.Out, cluster)``), and for none
+  "No kind clusters found." logged on stderr -- kubernetes-sigs/kind pkg/cmd/kind/get/clusters/clusters.go @ 046e2bbeb5b3
+  (tests/support/fake_cluster.py answers the same).
+- kind errors: kind prints a failed command's error on stderr as ``ERROR: <error>``; ``load docker-image`` on a cluster
+  without nodes fails with ``no nodes found for cluster "<name>"`` (pkg/cmd/kind/load/docker-image/docker-image.go @
+  d3327a3296cc). The ``ctr ... content digest ...: not found`` text of a multi-platform image is the one reported in the
+  issue this fallback fixes (kind's "failed to load image: command ... failed with error ... Command Output:" wrapping:
+  **assumption**, not checked against kind's source).
+- Docker down: the Docker client's ``Cannot connect to the Docker daemon at <host>. Is the docker daemon running?``
+  (moby/moby client/errors.go @ d606d5ca84d6, errConnectionFailed), which kind passes through on stderr.
+- ``docker version --format {{.Server.Os}}/{{.Server.Arch}}``: the Go template of
+  https://docs.docker.com/reference/cli/docker/version/ (``linux/arm64``); ``docker image inspect --format {{.Id}}``:
+  the image ID (https://docs.docker.com/reference/cli/docker/image/inspect/); "No such image" on stderr when absent.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +72,8 @@ def test_missing_config_is_an_input_error(tmp_path: Path) -> None:
 
 
 def test_kind_failure_keeps_the_command_and_output(tmp_path: Path) -> None:
-    runner = FakeRunner().on("/cache/kind", "get", "clusters", rc=1, stderr="Cannot connect to the Docker daemon")
+    docker_down = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"  # moby client/errors.go
+    runner = FakeRunner().on("/cache/kind", "get", "clusters", rc=1, stderr=f"ERROR: failed to list clusters: {docker_down}\n")
     with pytest.raises(CommandError) as err:
         cluster(tmp_path, runner).exists()
     assert err.value.argv == ("/cache/kind", "get", "clusters") and "Cannot connect" in err.value.one_line()
@@ -63,7 +81,7 @@ def test_kind_failure_keeps_the_command_and_output(tmp_path: Path) -> None:
 
 def test_images_are_pulled_once_then_loaded(tmp_path: Path) -> None:
     runner = (FakeRunner()
-              .on("docker", "image", "inspect", rc=1, stderr="No such image")
+              .on("docker", "image", "inspect", rc=1, stderr="Error: No such image: docker.io/mccutchen/go-httpbin:v2.15.0\n")
               .on("docker", "image", "inspect", "--format", "{{.Id}}", "docker.io/curlimages/curl:8.16.0", stdout="sha256:1")
               .on("docker", "pull").on("/cache/kind", "load", "docker-image"))
     cluster(tmp_path, runner).load_images(["docker.io/mccutchen/go-httpbin:v2.15.0", "docker.io/curlimages/curl:8.16.0",
@@ -102,7 +120,7 @@ def test_a_multi_platform_image_the_containerd_store_cannot_export_is_loaded_as_
 
 def test_other_load_failures_are_reported_as_they_are(tmp_path: Path) -> None:
     runner = (FakeRunner().on("docker", "image", "inspect", stdout="sha256:1")
-              .on("/cache/kind", "load", "docker-image", rc=1, stderr="ERROR: no nodes found for cluster \"mtls-conformance\""))
+              .on("/cache/kind", "load", "docker-image", rc=1, stderr="ERROR: no nodes found for cluster \"mtls-conformance\"\n"))
     with pytest.raises(CommandError, match="no nodes found"):
         cluster(tmp_path, runner).load_images(["docker.io/curlimages/curl:8.16.0"])
     assert not [c for c in runner.calls if c[1:3] == ("image", "save")]

@@ -1,4 +1,19 @@
-"""Tool cache: PATH detection, checksum-verified downloads (real sha256 over real files), cache reuse, clear errors."""
+"""Tool cache: PATH detection, checksum-verified downloads (real sha256 over real files), cache reuse, clear errors.
+
+Faked tool output and what pins its shape (none captured from a real run; the versions are tests/support/fake_cluster.py's):
+
+- ``kind version``: ``kind v<version> <go version> <os>/<arch>`` (https://kind.sigs.k8s.io/docs/user/quick-start/; the
+  Go version and platform words are **assumption**: the harness reads only the ``v<version>`` word).
+- ``kubectl version --client -o json``: ``{"clientVersion": {"gitVersion": "v1.35.0", ...}}``, the version.Info JSON
+  (https://kubernetes.io/docs/reference/kubectl/generated/kubectl_version/); the test keeps only the key read.
+- ``helm version --template {{.Version}}``: the bare ``v3.19.2`` (https://helm.sh/docs/helm/helm_version/, ``--template``).
+- ``docker version --format {{.Server.Version}}``: the bare server version (https://docs.docker.com/reference/cli/docker/version/);
+  Docker down: ``Cannot connect to the Docker daemon at <host>. Is the docker daemon running?`` on stderr, exit 1
+  (moby/moby client/errors.go @ d606d5ca84d6).
+- Checksum files: ``sha256sum`` output (``<digest>  <name>``, ``*`` marks binary mode: GNU coreutils manual, "md5sum
+  invocation") or a bare digest (dl.k8s.io ``.sha256``). The Istio release archive layout and its ``.sha256`` are the
+  ones executor/data/tools.yaml names: **assumption**, no recorded archive listing.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +23,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from support.fake_cluster import DOCKER_VERSION, HELM_VERSION, KIND_VERSION
 from test_executor_fakes import FakeDownloader, FakeRunner, sha256
 
 from mtls_conformance.executor.errors import HarnessError
@@ -89,7 +105,7 @@ def test_tampered_cache_is_fetched_again(tmp_path: Path) -> None:
     box = toolbox(tmp_path, dl)
     assert box.resolve("kubectl").source == "download"
     assert tool.path.read_bytes() == binary and len(dl.downloaded) == 2
-    assert "does not match its recorded checksum" in box.progress.getvalue()  # type: ignore[attr-defined]
+    assert "does not match its recorded checksum" in box.progress.getvalue()  # type: ignore[union-attr]
 
 
 def test_checksum_mismatch_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -> None:
@@ -125,16 +141,16 @@ def test_archive_member_is_extracted(tmp_path: Path) -> None:
 
 
 def test_fitting_tool_on_path_is_used(tmp_path: Path) -> None:
-    runner = FakeRunner().on("/usr/local/bin/kind", "version", stdout="kind v0.33.0 go1.25.5 linux/amd64\n")
+    runner = FakeRunner().on("/usr/local/bin/kind", "version", stdout=f"kind v{KIND_VERSION} go1.24.6 linux/amd64\n")
     tool = toolbox(tmp_path, FakeDownloader(), runner, on_path={"kind": "/usr/local/bin/kind"}).resolve("kind")
-    assert (tool.source, tool.version, str(tool.path)) == ("PATH", "0.33.0", "/usr/local/bin/kind")
+    assert (tool.source, tool.version, str(tool.path)) == ("PATH", KIND_VERSION, "/usr/local/bin/kind")
     assert runner.calls == [("/usr/local/bin/kind", "version")]
 
 
 def test_kubectl_and_helm_versions_are_read_from_their_own_formats(tmp_path: Path) -> None:
     runner = (FakeRunner()
               .on("/bin/kubectl", "version", "--client", "-o", "json", stdout='{"clientVersion": {"gitVersion": "v1.35.0"}}')
-              .on("/bin/helm", "version", "--template", "{{.Version}}", stdout="v3.19.2"))
+              .on("/bin/helm", "version", "--template", "{{.Version}}", stdout=f"v{HELM_VERSION}"))
     box = toolbox(tmp_path, FakeDownloader(), runner, on_path={"kubectl": "/bin/kubectl", "helm": "/bin/helm"})
     assert box.resolve("kubectl").version == "1.35.0"
     assert box.resolve("helm").source == "PATH"
@@ -147,7 +163,7 @@ def test_too_old_tool_on_path_is_replaced_by_the_pinned_one(tmp_path: Path) -> N
     box = toolbox(tmp_path, dl, runner, on_path={"kubectl": "/bin/kubectl"})
     tool = box.resolve("kubectl")
     assert tool.source == "download"
-    assert "reports 1.32.4; need >= 1.33.0" in box.progress.getvalue()  # type: ignore[attr-defined]
+    assert "reports 1.32.4; need >= 1.33.0" in box.progress.getvalue()  # type: ignore[union-attr]
 
 
 def test_unknown_tool() -> None:
@@ -185,11 +201,12 @@ def test_cache_root_honours_the_environment(tmp_path: Path) -> None:
 def test_docker_status_reasons() -> None:
     missing = FakeRunner()
     assert docker_status(missing, 3, {})[1].startswith("Docker is not installed")
-    down = FakeRunner().on("docker", "version", rc=1, stderr="Cannot connect to the Docker daemon")
+    down = FakeRunner().on("docker", "version", rc=1, stderr="Cannot connect to the Docker daemon at unix:///nonexistent/docker.sock. "
+                                                             "Is the docker daemon running?\n")
     ok, reason = docker_status(down, 3, {"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert not ok and "unix:///nonexistent/docker.sock is unreachable" in reason and "\n" not in reason
-    up = FakeRunner().on("docker", "version", stdout="28.2.2\n")
-    assert docker_status(up, 3, {}) == (True, "Docker 28.2.2")
+    up = FakeRunner().on("docker", "version", stdout=f"{DOCKER_VERSION}\n")
+    assert docker_status(up, 3, {}) == (True, f"Docker {DOCKER_VERSION}")
     assert up.kwargs[0]["timeout"] == 3
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.fake_cluster import DOCKER_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
@@ -50,7 +51,15 @@ def test_each_script_is_strict_executable_and_teaches(name: str) -> None:
 
 @pytest.fixture
 def stub_tools(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """kind, docker, helm and kubectl stubs that log their arguments; clusters listed from a state file."""
+    """kind, docker, helm and kubectl stubs that log their arguments; clusters listed from a state file.
+
+    What the stubs print, and what pins it: ``kind get clusters`` prints one name a line on stdout (kubernetes-sigs/kind
+    pkg/cmd/kind/get/clusters/clusters.go @ 046e2bbeb5b3; an empty list prints nothing on stdout, its "No kind clusters
+    found." goes to stderr, which the scripts do not read); ``docker version`` the bare server version (the scripts use
+    ``--format {{.Server.Version}}``, https://docs.docker.com/reference/cli/docker/version/; the version is
+    tests/support/fake_cluster.py's DOCKER_VERSION); helm and kubectl print nothing the scripts read, except where a test
+    overrides a stub and cites its own output.
+    """
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
     bin_dir.mkdir()
     clusters = tmp_path / "clusters"
@@ -60,7 +69,7 @@ def stub_tools(tmp_path: Path) -> tuple[dict[str, str], Path]:
         if tool == "kind":
             body += f'if [ "$1 $2" = "get clusters" ]; then cat "{clusters}"; fi\n'
         if tool == "docker":
-            body += 'if [ "$1" = "version" ]; then echo 28.2.2; fi\n'
+            body += f'if [ "$1" = "version" ]; then echo {DOCKER_VERSION}; fi\n'
         (bin_dir / tool).write_text(body)
         (bin_dir / tool).chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "MTLS_CONFORMANCE_PYTHON": "false",
@@ -103,7 +112,10 @@ def test_cluster_down_is_idempotent(stub_tools: tuple[dict[str, str], Path]) -> 
 
 def test_no_docker_daemon_is_one_clear_line(stub_tools: tuple[dict[str, str], Path]) -> None:
     env, tmp = stub_tools
-    (tmp / "bin/docker").write_text("#!/usr/bin/env bash\nexit 1\n")
+    # Docker down: exit 1, the client's "Cannot connect to the Docker daemon at <host>. Is the docker daemon running?"
+    # on stderr (moby/moby client/errors.go @ d606d5ca84d6)
+    (tmp / "bin/docker").write_text("#!/usr/bin/env bash\necho \"Cannot connect to the Docker daemon at $DOCKER_HOST. "
+                                    "Is the docker daemon running?\" >&2\nexit 1\n")
     result = run("cluster-up", {**env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert result.returncode == 2
     assert result.stderr.strip() == "mtls-conformance: error: the Docker daemon is unreachable at unix:///nonexistent/docker.sock; start Docker"
@@ -136,6 +148,9 @@ def test_install_istio_needs_a_cluster(stub_tools: tuple[dict[str, str], Path]) 
 
 def test_run_scenario_applies_waits_and_probes(stub_tools: tuple[dict[str, str], Path]) -> None:
     env, tmp = stub_tools
+    # kubectl: `get -f ... -o jsonpath` prints the namespaces one a line (the script's own template); a jsonpath of
+    # {.items[0].status.podIP} prints the bare IP, {.items[0].metadata.name} the bare name, without a newline
+    # (https://kubernetes.io/docs/reference/kubectl/jsonpath/)
     (tmp / "bin/kubectl").write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "kubectl $*" >> "{tmp}/calls.log"\n'
                                      'case "$*" in *"get -f"*) printf "foo\\nfoo\\nbar\\n" ;; *podIP*) printf 10.244.1.7 ;;'
                                      ' *"get pods"*) printf curl-abc ;; esac\n')
@@ -205,6 +220,8 @@ def test_load_images_falls_back_to_a_one_platform_archive(stub_tools: tuple[dict
     log = tmp / "calls.log"
     (tmp / "bin/kind").write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "kind $*" >> "{log}"\n'
                                   'if [ "$2" = docker-image ]; then echo "ctr: content digest sha256:abc: not found" >&2; exit 1; fi\n')
+    # the ctr error of a multi-platform image, and `docker version --format {{.Server.Os}}/{{.Server.Arch}}` -> linux/arm64
+    # (see tests/test_executor_kind.py for what pins each)
     (tmp / "bin/docker").write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "docker $*" >> "{log}"\n'
                                     'case "$1" in version) echo linux/arm64 ;; image) [ "$2" != save ] || : > "$6" ;; esac\n')
     result = run("load-images", env, "--name", "demo", "docker.io/istio/pilot:1.30.4")
@@ -214,6 +231,7 @@ def test_load_images_falls_back_to_a_one_platform_archive(stub_tools: tuple[dict
     archive = saves[0].split(" --output ", 1)[1].split(" ", 1)[0]
     assert calls(tmp)[-1] == f"kind load image-archive {archive} --name demo"
     assert not Path(archive).parent.exists()  # removed on exit
-    (tmp / "bin/kind").write_text('#!/usr/bin/env bash\necho "ERROR: no nodes found" >&2; exit 1\n')
+    # kind's error for a cluster without nodes (pkg/cmd/kind/load/docker-image/docker-image.go @ d3327a3296cc)
+    (tmp / "bin/kind").write_text('#!/usr/bin/env bash\necho "ERROR: no nodes found for cluster \\"demo\\"" >&2; exit 1\n')
     failed = run("load-images", env, "--name", "demo", "docker.io/istio/pilot:1.30.4")
     assert failed.returncode == 2 and "no nodes found" in failed.stderr and "could not load" in failed.stderr
