@@ -99,6 +99,8 @@ def test_pcapng_reader_on_the_same_packets(captured: tuple[bytes, str]) -> None:
 
 
 def test_payload_classes_and_bad_input() -> None:
+    # Hand-built payloads, each a documented format: a TLS record header (content type 0x17 application_data, legacy
+    # version 0x0303, length: RFC 8446 section 5.1) and the HTTP/2 client connection preface (RFC 9113 section 3.4).
     assert classify_payload(b"")[0] is FlowKind.EMPTY
     assert classify_payload(b"mtls-probe-0123\n")[0] is FlowKind.OTHER_PLAINTEXT
     assert classify_payload(b"\x17\x03\x03\x00\x10" + bytes(16))[0] is FlowKind.TLS_OTHER

@@ -21,6 +21,7 @@ from mtls_conformance.observe.model import ProbeSpec
 from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.scenario.load import parse_scenario
 
+# the XFCC value of Istio's docs (see tests/test_observe_xfcc.py), served by the test server and echoed back
 XFCC = 'By=spiffe://cluster.local/ns/foo/sa/httpbin;Hash=abc;Subject="";URI=spiffe://cluster.local/ns/foo/sa/curl'
 
 SCENARIO = """
@@ -58,6 +59,11 @@ def test_script_is_posix_and_one_connection_per_probe() -> None:
 
 
 def test_parse_maps_exit_codes_and_statuses() -> None:
+    # Hand-written records. The record format is the project's own (observe/curl.py's printf lines), and the real script
+    # is run with real curl against real servers in test_script_against_real_servers_in_a_namespace below, which pins
+    # it. The exit codes are curl's documented ones (https://curl.se/docs/manpage.html#EXIT): 6 could not resolve host,
+    # 7 failed to connect, 28 operation timeout, 35 TLS/SSL connect error, 52 empty reply from server, 56 failure in
+    # receiving network data (a reset), 47 too many redirects (a code the parser has no meaning for).
     def rec(pid: str, proto: str, rc: int, code: int, body: bytes = b"", token: str = "-") -> str:
         return f"{RECORD_TAG} {pid.encode().hex()} {proto} {rc} {code:03d} 0.01 {len(body)} {body.hex() or '-'} {token} -"
 

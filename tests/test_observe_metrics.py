@@ -51,6 +51,11 @@ def test_real_scrape_tail_istio_labels() -> None:
 
 
 def _scrape(mtls: int, none: int, unknown: int = 0, extra: str = "") -> str:
+    """Hand-written istio_requests_total series (DERIVED, see docs/contracts.md): the label names are those of the real
+    tail excerpt above (reporter, source_workload, destination_workload, connection_security_policy, response_code),
+    Istio's standard metrics share that label set (https://istio.io/latest/docs/reference/config/metrics/), and the
+    values mutual_tls / none / unknown are the documented values of connection_security_policy there. No recording
+    from a current sidecar with reporter="destination" exists in ../shared."""
     base = 'istio_requests_total{reporter="%s",source_workload="curl",destination_workload="httpbin",connection_security_policy="%s",response_code="200"%s} %d'
     return "\n".join([
         "# TYPE istio_requests_total counter",
