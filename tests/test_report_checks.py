@@ -55,3 +55,9 @@ def test_a_failed_rotation_is_a_regression_for_the_gate(tmp_path: Path, cli: Cli
     assert cli(["diff", str(old), str(new), "--exit-code"]).returncode == 1  # the pre-upgrade gate
     back = cli(["diff", str(new), str(old), "--exit-code", "--format", "json"])
     assert back.returncode == 0 and json.loads(back.stdout)["counts"]["fixed"] == 1
+
+
+def test_the_html_page_shows_each_check_with_its_problems(tmp_path: Path) -> None:
+    path = _write(tmp_path, "new", _rotation(("observed 0 rotation(s), need at least 2",)))
+    page = (path.parent / "report.html").read_text()
+    assert "checks judged as a whole" in page and CASE in page and "observed 0 rotation(s), need at least 2" in page

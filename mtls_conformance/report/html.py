@@ -68,8 +68,24 @@ def _summary(doc: Mapping[str, Any]) -> str:
         ("", s["observed"].get("mtls", 0), "observed mTLS"), ("", s["observed"].get("plaintext", 0), "observed plaintext"),
         ("", s["observed"].get("refused", 0), "observed refused"),
     ]
-    return "".join(f'<div class="stat {cls}"><span class="n">{_e(n)}</span><span class="l">{_e(label)}</span></div>'
+    text = "".join(f'<div class="stat {cls}"><span class="n">{_e(n)}</span><span class="l">{_e(label)}</span></div>'
                    for cls, n, label in stats)
+    return text + _checks(doc)
+
+
+def _checks(doc: Mapping[str, Any]) -> str:
+    """Whole-case checks (certificate rotation), with their facts and problems: they have no cell in the probe grid."""
+    checks = doc.get("checks") or []
+    if not checks:
+        return ""
+    rows = []
+    for c in checks:
+        facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in c.get("facts", {}).items())
+        problems = "".join(f"<li>{_e(p)}</li>" for p in c.get("problems", []))
+        rows.append(f'<tr class="{_e(c["status"])}"><td>{_e(c["case"])}</td><td>{_e(c["kind"])}</td>'
+                    f'<td><b>{_e(c["status"])}</b></td><td>{_e(facts)}</td><td><ul>{problems}</ul></td></tr>')
+    return ('<table class="checks"><caption>checks judged as a whole</caption><tr><th>case</th><th>kind</th>'
+            "<th>status</th><th>facts</th><th>problems</th></tr>" + "".join(rows) + "</table>")
 
 
 def render_report_html(doc: Mapping[str, Any]) -> str:
