@@ -4,7 +4,9 @@ cluster and on an existing cluster with Istio installed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import itertools
 import json
 from pathlib import Path
 
@@ -15,11 +17,16 @@ from support.fake_cluster import (
     FakeCluster,
     FakeToolRunner,
     Faults,
+    LocalClock,
     existing_kit,
+    grace_jitter,
+    issue_times,
     kind_kit,
     matches_selector,
 )
+from support.sds_answers import FILTERED, envelope
 
+from fixtures.rotation import parse_traffic, traffic_script, with_secret_ttl
 from mtls_conformance.engine.expect import expect
 from mtls_conformance.engine.model import Expectation
 from mtls_conformance.executor import evidence as ev
@@ -28,10 +35,12 @@ from mtls_conformance.executor.kube import PodInfo, envoy_admin, pod_info
 from mtls_conformance.executor.session import MeshSession
 from mtls_conformance.observe import envoy_config, metrics
 from mtls_conformance.observe.curl import parse_probe_output, probe_script, probe_spec_from, resolve_pod_ips
-from mtls_conformance.observe.secrets import parse_secrets, workload_secret
+from mtls_conformance.observe.rotation import CertSample, analyse_rotation, chains_to_root
+from mtls_conformance.observe.secrets import parse_pem_chain, parse_secrets, workload_secret
 from mtls_conformance.plan import build_plan
 from mtls_conformance.plan.model import Phase, Plan
-from mtls_conformance.plan.render import render_phase
+from mtls_conformance.plan.records import load_folder
+from mtls_conformance.plan.render import render_phase, render_scenario
 from mtls_conformance.scenario.model import Address, Probe, Scenario
 from mtls_conformance.versions import resolve_version
 
@@ -254,3 +263,114 @@ def test_a_failing_probe_exec_is_inconclusive_with_the_transport_error(tmp_path:
         else:
             assert o.outcome.value != "inconclusive"
     session.close(failed=True)
+
+
+# --- workload certificates: minted per pod, rotated on the fake clock ---------------------------------------------------
+ROTATION_CASE = next(c for c in load_folder(Path(__file__).resolve().parents[1] / "suites" / "rotation") if not c.params.get("plugin_ca"))
+SDS_PATH = "config_dump?resource=dynamic_active_secrets"
+
+
+def rotation_cluster(faults: Faults | None = None, ttl: str = "5m") -> tuple[FakeCluster, LocalClock, PodInfo, PodInfo]:
+    """The rotation case applied as fixtures/rotation.py applies it (SECRET_TTL in proxy.istio.io/config)."""
+    clock = LocalClock()
+    cluster = FakeCluster(smoke().phases, cases=[ROTATION_CASE], version="1.30.3", faults=faults, clock=clock)
+    cluster.install_istio("1.30.3")
+    cluster.apply(with_secret_ttl(render_scenario(ROTATION_CASE.scenario, RUN, ROTATION_CASE.id), ttl))
+    scenario = ROTATION_CASE.scenario
+    return cluster, clock, pod_for(cluster, scenario, "rot-ttl/httpbin"), pod_for(cluster, scenario, "rot-ttl/curl")
+
+
+def watch(cluster: FakeCluster, clock: LocalClock, pod: PodInfo, seconds: float, poll_s: float = 5.0) -> list[CertSample]:
+    samples = []
+    end = clock.now() + seconds
+    while clock.now() <= end:
+        item = workload_secret(parse_secrets(json.loads(envoy_admin(cluster, pod, SDS_PATH, 30).stdout)))
+        assert item is not None
+        samples.append(CertSample.from_secret(item, clock.wall()))
+        clock.wait(poll_s)
+    return samples
+
+
+def test_sds_answers_keep_the_filtered_envelope_and_swap_only_certificates() -> None:
+    cluster, _clock, server, _client = rotation_cluster()
+    doc = json.loads(envoy_admin(cluster, server, SDS_PATH, 30).stdout)
+    artefact = envelope(FILTERED)
+    assert [(c["@type"], c["name"], sorted(c)) for c in doc["configs"]] == [(c["@type"], c["name"], sorted(c)) for c in artefact["configs"]]
+    for ours, theirs in zip(doc["configs"], artefact["configs"], strict=True):
+        def shape(node: object) -> object:  # every key path of the envelope, values aside
+            if isinstance(node, dict):
+                return {k: shape(v) for k, v in node.items()}
+            return type(node).__name__
+        assert shape(ours) == shape(theirs)
+    root = cluster.get_configmap("rot-ttl", "istio-ca-root-cert")
+    assert root is not None and set(root) == {"root-cert.pem"}
+    rootca = next(s for s in parse_secrets(doc) if s.name == "ROOTCA")
+    assert [c.pem for c in rootca.chain] == [c.pem for c in parse_pem_chain(root["root-cert.pem"].encode())]
+
+
+def test_rotating_sds_answers_parse_chain_to_the_served_root_and_renew_at_the_grace_ratio() -> None:
+    cluster, clock, server, _client = rotation_cluster()
+    samples = watch(cluster, clock, server, 600)
+    root = (cluster.get_configmap("rot-ttl", "istio-ca-root-cert") or {})["root-cert.pem"].encode()
+    spiffe = "spiffe://cluster.local/ns/rot-ttl/sa/httpbin"
+    for s in samples:
+        assert chains_to_root(s.chain_pems, root, at=s.observed_at)[0] and s.spiffe_id == spiffe
+        assert s.not_after - s.not_before == dt.timedelta(minutes=7)  # SECRET_TTL 5m + istiod's 2 minute back-dating
+    report = analyse_rotation(samples, root, min_rotations=3, expected_spiffe=spiffe)
+    assert report.passed, report.describe()
+    assert len(report.rotations) == 3  # 600s of a 5m certificate renewed every ~150s
+    assert all(0.49 <= r.fraction <= 0.51 for r in report.rotations), report.describe()  # 1 - (0.5 +- 0.01)
+    other = watch(cluster, clock, pod_for(cluster, ROTATION_CASE.scenario, "rot-ttl/curl"), 0)[0]
+    assert other.spiffe_id == "spiffe://cluster.local/ns/rot-ttl/sa/curl" and chains_to_root(other.chain_pems, root)[0]
+
+
+def test_the_root_configmap_is_in_every_namespace_once_istiod_runs() -> None:
+    cluster = FakeCluster(smoke().phases, version="1.30.3")
+    assert cluster.get_configmap("istio-system", "istio-ca-root-cert") is None  # no istiod yet
+    cluster.install_istio("1.30.3")
+    cluster.apply(render_phase(first_phase(), RUN))
+    roots = {ns: cluster.get_configmap(ns, "istio-ca-root-cert") for ns in ("istio-system", "mc-client", "mc-legacy")}
+    assert len({json.dumps(r) for r in roots.values()}) == 1 and None not in roots.values()
+    assert cluster.get_configmap("no-such-namespace", "istio-ca-root-cert") is None
+
+
+def test_without_secret_ttl_the_certificate_lives_24h() -> None:
+    cluster = applied_cluster()
+    pod = pod_for(cluster, first_phase().scenario, "mc-client/curl")
+    item = workload_secret(parse_secrets(json.loads(envoy_admin(cluster, pod, SDS_PATH, 30).stdout)))
+    assert item is not None and item.first is not None
+    assert item.first.not_after - item.first.not_before == dt.timedelta(hours=24, minutes=2)
+    assert item.first.spiffe_id == f"spiffe://cluster.local/ns/mc-client/sa/{first_phase().scenario.workload('mc-client/curl').service_account}"
+
+
+def test_the_traffic_script_is_answered_over_the_watched_window() -> None:
+    cluster, clock, _server, client = rotation_cluster()
+    out = cluster.exec(client, "curl", ["sh", "-c", traffic_script("http://httpbin.rot-ttl.svc.cluster.local:8000/get", 600)], 660)
+    results = parse_traffic(out.stdout)
+    assert out.exit_code == 0 and len(results) == 1200 and all(r.ok for r in results)
+    assert results[0].at == clock.wall() and (results[-1].at - results[0].at).total_seconds() == pytest.approx(599.5)
+
+
+def test_a_stalled_rotation_serves_one_expiring_certificate_and_traffic_then_fails() -> None:
+    cluster, clock, server, client = rotation_cluster(Faults(rotation_stalls=frozenset({"rot-ttl/httpbin"})))
+    out = cluster.exec(client, "curl", ["sh", "-c", traffic_script("http://httpbin.rot-ttl.svc.cluster.local:8000/get", 600)], 660)
+    lines = [line.split() for line in out.stdout.splitlines()]
+    expiry = clock.epoch() + 300  # the first certificate's NotAfter: issue time + SECRET_TTL
+    assert all(code == "200" for stamp, code in lines if float(stamp) <= expiry)
+    assert all(code == "503" for stamp, code in lines if float(stamp) > expiry) and lines[-1][1] == "503"
+    samples = watch(cluster, clock, server, 600)
+    assert len({s.serial for s in samples}) == 1
+    report = analyse_rotation(samples, cluster.mesh_root_pem(), parse_traffic(out.stdout))
+    assert not report.passed and any("expired certificate" in p for p in report.problems)
+    client_samples = watch(cluster, clock, client, 300)  # the client, not stalled, still rotates
+    assert len({s.serial for s in client_samples}) > 1
+
+
+def test_grace_jitter_follows_istio_agents_formula_reproducibly() -> None:
+    """secretcache.go rotateTime: (rand.Float64() * 0.01) * (rand.IntN(3) - 1), here drawn from a hash of pod and index."""
+    draws = [grace_jitter(f"ns/pod-{i}", k) for i in range(100) for k in range(3)]
+    assert all(-0.01 < j < 0.01 for j in draws) and draws == [grace_jitter(f"ns/pod-{i}", k) for i in range(100) for k in range(3)]
+    assert min(draws) < 0 < max(draws) and 0.2 < draws.count(0.0) / len(draws) < 0.45  # a third neither up nor down
+    times = issue_times("ns/pod-1", 1000.0, 300.0, 2000.0)
+    assert all(147.0 <= b - a <= 153.0 for a, b in itertools.pairwise(times)) and len(times) == 7
+    assert issue_times("ns/pod-1", 1000.0, 300.0, 2000.0, stalled=True) == [1000.0]

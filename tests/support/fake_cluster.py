@@ -1,11 +1,11 @@
 """A fake cluster for the offline dry run: the executor's ``Kube`` and ``CommandRunner`` seams, answered with the shapes
 of real artefacts, so ``MeshSession.open(...)`` runs install -> apply -> converge -> probe -> evidence without Docker.
 
-Construct it with the plan's phases; it works out which phase is applied from the objects it holds (see
-``FakeCluster.scenario``), and answers every probe with what the expectation engine (the unpatched
+Construct it with the plan's phases (and its isolated cases: rotation); it works out which phase is applied from the
+objects it holds (see ``FakeCluster.scenario``; an isolated case's objects are found by their case annotation), and answers every probe with what the expectation engine (the unpatched
 ``mtls_conformance.engine.expect.expect``) predicts for that phase. It proves the plumbing, not Istio's semantics.
 
-    kit = kind_kit(tmp_path, plan.phases)                     # fresh kind cluster, Istio installed by the session
+    kit = kind_kit(tmp_path, plan.phases, cases=plan.isolated)  # fresh kind cluster, Istio installed by the session
     kit = existing_kit(tmp_path, plan.phases, "1.30.3")        # an existing cluster with Istio 1.30.3 already on it
     session = MeshSession.open(kit.options, **kit.open_kwargs())
 
@@ -25,7 +25,9 @@ Each shape and the artefact it comes from (artefacts are read from ../shared at 
 | ``pilot-agent request GET config_dump`` | ListenersConfigDump of ``proxy-artifacts/envoy-config_dump/sidecar-listeners.config_dump.json`` (virtualInbound chains: the ``0.0.0.0_80`` per-port chains for HTTP ports, the ``virtualInbound`` ALPN ``istio-peer-exchange`` chains for TCP ports; STRICT = the TLS chain, PERMISSIVE = TLS + ``raw_buffer``, DISABLE = ``raw_buffer``, per the engine's server mode); ClustersConfigDump of ``describe-http_config.config_dump.json`` (auto mTLS ``transport_socket_matches``, or its ``tlsMode-istio`` socket as the DestinationRule's ``transport_socket``, or neither); SecretsConfigDump of ``istioctl-secret/istio.secrets-config_dump.json``; Envoy's section order (Bootstrap, Clusters, Endpoints, Listeners, ..., Secrets: https://www.envoyproxy.io/docs/envoy/latest/operations/admin#get--config_dump) |
 | ``config_dump?include_eds`` | the above plus the EndpointsConfigDump of ``endpoints.config_dump.json`` (``envoy.transport_socket_match.tlsMode: istio`` only where the engine sends Istio mTLS to that endpoint; ``istio.workload`` in the artefact's ``name;namespace;app;version;cluster`` form) |
 | ``stats/prometheus`` | ``proxy-artifacts/prometheus/*EXCERPT-head.txt`` + ``*EXCERPT-tail.txt`` (DataDog/integrations-core istio/tests/fixtures/1.5/istio-proxy.txt @ 4ddecaccd8d5), plus ``istio_requests_total`` series with the tail's label names (standard metrics share one label set: https://istio.io/latest/docs/reference/config/metrics/) counting the probes this fake answered |
-| ``config_dump?resource=dynamic_active_secrets`` | ``istioctl-secret/istio.dynamic_active_secrets.resource-filtered.DERIVED.json`` unchanged |
+| ``config_dump?resource=dynamic_active_secrets`` (and the SecretsConfigDump of ``config_dump``) | ``istioctl-secret/istio.dynamic_active_secrets.resource-filtered.DERIVED.json`` (``istio.secrets-config_dump.json``) through ``sds_answers.sds_answer``/``with_certificates``: only secret ``default``'s chain (this pod's current workload certificate + the mesh root, two certificates like the artefact's) and ``ROOTCA``'s trusted CA (the mesh root) are swapped, and their ``last_updated`` set to when the agent got them; see "Workload certificates" below |
+| ``istio-ca-root-cert`` ConfigMap, key ``root-cert.pem`` | istiod's namespace controller writes it to every namespace but the ignored system ones: istio/istio pilot/pkg/serviceregistry/kube/controller/namespacecontroller.go (``CACertNamespaceConfigMap = "istio-ca-root-cert"``, ``ignoredNamespaces = inject.IgnoredNamespaces`` minus kube-system) @ 0098d99f8e43, data key ``constants.CACertNamespaceConfigMapDataName`` (``root-cert.pem``; pilot/pkg/bootstrap ``fetchCARoot``); computed on read, like the pods |
+| traffic script (``sh -c`` of fixtures/rotation.py ``traffic_script``) | what its ``echo "$(date +%s.%N) ${code:-000}"`` prints, one line per request every ``TRAFFIC_INTERVAL_S`` of the watched window: ``200`` while both sidecars hold a valid certificate (and the engine says the request is accepted), else Envoy's ``503`` (upstream TLS failure), ``403`` or ``000`` |
 | probe script (``sh -c``) | the record lines ``observe/curl.py``'s script prints (its ``printf`` formats); bodies: go-httpbin ``/headers`` JSON with list values (https://github.com/mccutchen/go-httpbin, image in manifests/images.yaml), XFCC as in Istio's authn-policy task, Envoy's 503 local reply text, ``RBAC: access denied``; curl exit codes per https://curl.se/docs/manpage.html#EXIT |
 | istiod ``pilot-discovery request GET /debug/mesh`` | the ``mesh`` ConfigMap key as JSON (istio/istio pilot/pkg/xds/debug.go "Active mesh config") |
 | ``istio`` ConfigMap ``mesh`` key | istio/istio ``manifests/charts/istio-control/istio-discovery/templates/configmap.yaml`` @ 05d1e69db4d6 (the ``mesh`` define merged with ``.Values.meshConfig``, rendered with ``toYaml``) with the default values of ``helm-values/<tag>/istiod.values.yaml`` |
@@ -36,9 +38,24 @@ Each shape and the artefact it comes from (artefacts are read from ../shared at 
 | ``istioctl proxy-status`` | the table of https://istio.io/latest/docs/reference/commands/istioctl/#istioctl-proxy-status (NAME CLUSTER CDS LDS EDS RDS ECDS ISTIOD VERSION) |
 | Istio release archive and its ``.sha256`` | a tar.gz holding the paths executor/data/tools.yaml names (``bin/istioctl``, the two charts' ``Chart.yaml``); the checksum file in the publisher's ``<sha256>  <file>`` form |
 
+Workload certificates, as istio-agent and istiod make them (facts: ../shared/reference/istio-mtls-semantics.md §5):
+one fake mesh CA per cluster (istiod's self-signed root: O=<trust domain>, 10 years, made when istiod is installed
+and kept in the shared state); each sidecar pod gets ``mint_workload`` certificates for
+``spiffe://<trust domain>/ns/<ns>/sa/<serviceAccountName>`` (trust domain from the ``istio`` ConfigMap) with the
+lifetime ``SECRET_TTL`` (pod annotation ``proxy.istio.io/config`` ``proxyMetadata``, else the mesh's
+``defaultConfig.proxyMetadata``, else 24h), NotBefore back-dated 2 minutes (istiod's ``ClockSkewGracePeriod``). The first
+is issued when the pod starts (the Deployment's apply or restart, on the fake clock); each next one at istio-agent's
+``rotateTime`` (security/pkg/nodeagent/cache/secretcache.go): ``Expire - (g + jitter) * (Expire - Created)`` with
+``g = SECRET_GRACE_PERIOD_RATIO`` 0.5 and jitter ``u * 0.01 * s`` (``SECRET_GRACE_PERIOD_RATIO_JITTER`` 0.01, ``u`` in
+[0,1), ``s`` in {-1,0,1}: Istio's formula, drawn from a hash of the pod and the certificate's index instead of
+``math/rand``, so a run is reproducible). Certificates are minted lazily, when first served, at their scheduled issue
+time. Time is the fake clock (``LocalClock``); ``LocalClock.wall()`` maps it to UTC (t=1000 is 2026-09-01T10:00:00Z,
+the pod status timestamps), and the dry-run plugin hands that wall clock to the rotation driver.
+
 Faults (``Faults``): ``never_ready`` workloads/Deployments whose pod never passes its readiness probe (rollout waits
 time out like KubeClient's); ``probe_exec_fails`` clients whose probe exec fails in transport (``exit_code None``);
-``admin_exec_fails`` pods whose Envoy admin exec fails.
+``admin_exec_fails`` pods whose Envoy admin exec fails; ``rotation_stalls`` pods whose workload certificate is never
+renewed (the agent keeps serving the first one past its expiry, and mTLS requests to or from it then fail).
 """
 
 from __future__ import annotations
@@ -56,11 +73,16 @@ import tarfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from paths import SHARED
+from support.sds_answers import sds_answer, with_certificates
 
 from mtls_conformance.engine.destination_rule import find_destination_rule
 from mtls_conformance.engine.endpoint_tls import endpoint_tls_mode
@@ -73,9 +95,10 @@ from mtls_conformance.executor.process import CommandResult
 from mtls_conformance.executor.session import SessionOptions
 from mtls_conformance.executor.tools import Platform, Toolbox, istio_spec
 from mtls_conformance.observe.curl import END_TAG, RECORD_TAG
+from mtls_conformance.observe.pki import Issued, mint_ca, mint_workload
 from mtls_conformance.plan import render as render_module
-from mtls_conformance.plan.model import Phase
-from mtls_conformance.plan.render import RUN_LABEL, render_phase
+from mtls_conformance.plan.model import Case, Phase
+from mtls_conformance.plan.render import CASE_ANNOTATION, RUN_LABEL, SCOPE_LABEL, render_phase
 from mtls_conformance.scenario.model import Address, Probe, Protocol, Scenario, Workload
 from mtls_conformance.timing import Timing
 from mtls_conformance.versions import IstioVersion, parse_version
@@ -90,6 +113,17 @@ HELM_VERSION = "3.19.2"
 INJECTED_LABEL = "security.istio.io/tlsMode"
 _PROBE_LINE = re.compile(r"^(http_probe|tcp_probe) (.*?)( &)?$")
 _BODY_CAP = re.compile(r"head -c (\d+)")
+ROOT_CONFIGMAP, ROOT_KEY = "istio-ca-root-cert", "root-cert.pem"  # namespacecontroller.go, constants (module docstring)
+IGNORED_NAMESPACES = frozenset({"kube-public", "kube-node-lease", "local-path-storage"})  # inject.IgnoredNamespaces - kube-system
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
+DEFAULT_SECRET_TTL_S = 24 * 3600.0  # SECRET_TTL default 24h0m0s (pilot-agent reference)
+GRACE_RATIO, GRACE_RATIO_JITTER = 0.5, 0.01  # SECRET_GRACE_PERIOD_RATIO, SECRET_GRACE_PERIOD_RATIO_JITTER defaults
+CLOCK_SKEW_GRACE_S = 120.0  # istiod back-dates NotBefore by 2 minutes (ClockSkewGracePeriod)
+SELF_SIGNED_ROOT_TTL = timedelta(hours=87600)  # istiod's self-signed root: 10 years
+TRAFFIC_INTERVAL_S = 0.5  # the fake curl loop's pace: one request every half second
+_TRAFFIC_SCRIPT = re.compile(r'^end=\$\(\( \$\(date \+%s\) \+ (\d+) \)\);.*curl .*"(http://[^"]+)".*echo')
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+_FAKE_EPOCH = datetime(2026, 9, 1, 10, 0, tzinfo=UTC).timestamp() - 1000.0  # LocalClock t=1000 <-> the pod status time
 
 
 # --------------------------------------------------------------------------------------------------- artefacts
@@ -232,6 +266,7 @@ class Faults:
     never_ready: frozenset[str] = frozenset()  # these pods run but never pass readiness: rollouts time out
     probe_exec_fails: frozenset[str] = frozenset()  # probe execs in these clients fail in transport (exit_code None)
     admin_exec_fails: frozenset[str] = frozenset()  # pilot-agent requests in these pods fail in transport
+    rotation_stalls: frozenset[str] = frozenset()  # istio-agent in these pods never renews its workload certificate
 
     @staticmethod
     def hit(keys: frozenset[str], candidates: Sequence[str]) -> bool:
@@ -252,6 +287,43 @@ class LocalClock:
         self.waits.append(seconds)
         self.t += seconds
 
+    def epoch(self, t: float | None = None) -> float:
+        """Unix seconds of fake time ``t`` (default now): t=1000 is 2026-09-01T10:00:00Z."""
+        return _FAKE_EPOCH + (self.t if t is None else t)
+
+    def wall(self) -> datetime:
+        """The wall clock of the fake cluster (UTC), moving only with the fake clock: what its pods' ``date`` says."""
+        return datetime.fromtimestamp(self.epoch(), UTC)
+
+
+def go_duration_seconds(text: str) -> float:
+    """A Go ``time.Duration`` string (``5m``, ``1h30m``, ``90s``, ``500ms``) in seconds."""
+    parts = _GO_DURATION.findall(text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise ValueError(f"{text!r} is not a Go duration")
+    unit = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+    return sum(float(n) * unit[u] for n, u in parts)
+
+
+def grace_jitter(pod_key: str, index: int) -> float:
+    """istio-agent's ``(rand.Float64() * jitter) * float64(rand.IntN(3) - 1)``, drawn from a hash instead of math/rand."""
+    digest = hashlib.sha256(f"{pod_key}#{index}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    return u * GRACE_RATIO_JITTER * (digest[8] % 3 - 1)
+
+
+def issue_times(pod_key: str, start: float, ttl_s: float, until: float, *, stalled: bool = False) -> list[float]:
+    """When istio-agent gets each certificate, from the pod's start up to ``until`` (secretcache.go ``rotateTime``:
+    renew at ``Expire - g' * (Expire - Created)``, ``g'`` the grace ratio plus jitter clamped to [0, 1])."""
+    times = [start]
+    while not stalled:
+        g = min(1.0, max(0.0, GRACE_RATIO + grace_jitter(pod_key, len(times) - 1)))
+        nxt = times[-1] + ttl_s - g * ttl_s
+        if nxt > until or nxt <= times[-1]:
+            break
+        times.append(nxt)
+    return times
+
 
 # --------------------------------------------------------------------------------------------------- the cluster
 def _key(api_version: str, kind: str, namespace: str | None, name: str) -> str:
@@ -264,21 +336,25 @@ def _ref_of_key(key: str) -> ObjectRef:
 
 
 def _empty_state() -> dict[str, Any]:
-    return {"kind_clusters": [], "helm": [], "objects": {}, "requests": {}, "generation": 0, "restarts": {}}
+    return {"kind_clusters": [], "helm": [], "objects": {}, "requests": {}, "generation": 0, "restarts": {}, "started": {},
+            "mesh_ca": None, "certs": {}}
 
 
 class FakeCluster(Kube):
     """An API server, kubelet, sidecar injector, Envoy admin and client pods in one object (see the module docstring)."""
 
-    def __init__(self, phases: Sequence[Phase] = (), *, version: IstioVersion | str | None = None, faults: Faults | None = None,
+    def __init__(self, phases: Sequence[Phase] = (), *, cases: Sequence[Case] = (), version: IstioVersion | str | None = None,
+                 faults: Faults | None = None,
                  state_file: Path | None = None, kubernetes_version: str = KUBERNETES_VERSION, clock: LocalClock | None = None,
                  node_names: Sequence[str] = ("mtls-conformance-worker", "mtls-conformance-worker2")) -> None:
         self.phases = tuple(phases)
+        self.cases = {c.id: c for c in cases}  # isolated cases (rotation), found by the case annotation of their namespace
         self.version = parse_version(str(version)) if version is not None else None
         self.faults = faults or Faults()
         self.state_file = state_file
         self.kubernetes_version = kubernetes_version
         self.clock = clock
+        self.time = clock or LocalClock()  # certificate time: the kit's clock, else a clock that stands still
         self.nodes = tuple(node_names)
         self.scenario_override: Scenario | None = None  # a test may pin the scenario instead of the phase matching
         self.log: list[tuple[Any, ...]] = []  # this process's calls, for assertions
@@ -351,6 +427,9 @@ class FakeCluster(Kube):
                 doc = copy.deepcopy(dict(obj))
                 if existing is not None and existing.get("spec") != doc.get("spec"):
                     doc.setdefault("metadata", {})["generation"] = int((existing.get("metadata") or {}).get("generation", 1)) + 1
+                if ref.kind == "Deployment" and (existing is None or (existing.get("spec") or {}).get("template")
+                                                 != (doc.get("spec") or {}).get("template")):
+                    st.setdefault("started", {})[key] = self.time.now()  # a new pod starts (rollouts are instant here)
                 st["objects"][key] = doc
                 refs.append(ref)
             st["generation"] += 1
@@ -561,6 +640,7 @@ class FakeCluster(Kube):
         with self._tx() as st:
             key = _key("apps/v1", "Deployment", namespace, name)
             st.setdefault("restarts", {})[key] = st.get("restarts", {}).get(key, 0) + 1
+            st.setdefault("started", {})[key] = self.time.now()
         self.log.append(("restart", namespace, name))
 
     def ensure_debug_container(self, pod: PodInfo, name: str, image: str, timeout_s: float) -> None:
@@ -572,7 +652,106 @@ class FakeCluster(Kube):
     # --- config maps ------------------------------------------------------------------------------------------
     def get_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
         cm = self.get("ConfigMap", namespace, name)
+        if cm is None and name == ROOT_CONFIGMAP:
+            return self._root_configmap(namespace)
         return None if cm is None else {str(k): str(v) for k, v in (cm.get("data") or {}).items()}
+
+    def _root_configmap(self, namespace: str) -> dict[str, str] | None:
+        """istiod's namespace controller: ``istio-ca-root-cert`` in every namespace but the ignored ones, once istiod runs."""
+        with self._tx() as st:
+            if _key("apps/v1", "Deployment", ISTIO_NAMESPACE, "istiod") not in st["objects"] or namespace in IGNORED_NAMESPACES \
+                    or _key("v1", "Namespace", None, namespace) not in st["objects"]:
+                return None
+            return {ROOT_KEY: self._mesh_ca(st).cert_pem.decode()}
+
+    # --- the mesh CA and workload certificates (module docstring: "Workload certificates") -------------------------
+    def _trust_domain(self, st: dict[str, Any]) -> str:
+        cm = st["objects"].get(_key("v1", "ConfigMap", ISTIO_NAMESPACE, "istio")) or {}
+        mesh = yaml.safe_load((cm.get("data") or {}).get("mesh") or "") or {}
+        return str(mesh.get("trustDomain") or "cluster.local")
+
+    def _mesh_ca(self, st: dict[str, Any]) -> Issued:
+        """istiod's self-signed root (istio-ca-secret): made once, kept in the shared state so every process signs with it."""
+        if not st.get("mesh_ca"):
+            root = mint_ca("", not_before=datetime.fromtimestamp(self.time.epoch(), UTC), lifetime=SELF_SIGNED_ROOT_TTL,
+                           org=self._trust_domain(st))
+            st["mesh_ca"] = {"cert": root.cert_pem.decode(), "key": root.key_pem.decode()}
+        key = serialization.load_pem_private_key(st["mesh_ca"]["key"].encode(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return Issued(x509.load_pem_x509_certificate(st["mesh_ca"]["cert"].encode()), key)
+
+    def mesh_root_pem(self) -> bytes:
+        with self._tx() as st:
+            return self._mesh_ca(st).cert_pem
+
+    def _secret_ttl_s(self, pod: Mapping[str, Any], st: dict[str, Any]) -> float:
+        """SECRET_TTL: the pod's ``proxy.istio.io/config`` proxyMetadata, else the mesh's defaultConfig, else 24h."""
+        cm = st["objects"].get(_key("v1", "ConfigMap", ISTIO_NAMESPACE, "istio")) or {}
+        mesh = yaml.safe_load((cm.get("data") or {}).get("mesh") or "") or {}
+        annotation = ((pod.get("metadata") or {}).get("annotations") or {}).get(PROXY_CONFIG_ANNOTATION)
+        for config in (yaml.safe_load(annotation) if annotation else None, mesh.get("defaultConfig")):
+            ttl = ((config or {}).get("proxyMetadata") or {}).get("SECRET_TTL")
+            if ttl:
+                return go_duration_seconds(str(ttl))
+        return DEFAULT_SECRET_TTL_S
+
+    def _lineage(self, pod: Mapping[str, Any], st: dict[str, Any], until: float) -> tuple[str, float, list[float]]:
+        """(SPIFFE ID, lifetime, issue times up to ``until``) of a sidecar pod's workload certificates."""
+        meta = pod["metadata"]
+        ns, name = str(meta["namespace"]), str(meta["name"])
+        deployment = f"{_key('apps/v1', 'Deployment', ns, name.rsplit('-', 2)[0])}"
+        start = float(st.setdefault("started", {}).setdefault(deployment, self.time.now()))
+        scenario = self.scenario_of(ns)
+        keys = [f"{ns}/{name}", f"{ns}/{name.rsplit('-', 2)[0]}"]
+        if scenario is not None:
+            keys += [w.key for w in self._workloads_of(scenario, to_pod_info(pod))]
+        stalled = Faults.hit(self.faults.rotation_stalls, keys)
+        ttl = self._secret_ttl_s(pod, st)
+        sa = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        spiffe_id = f"spiffe://{self._trust_domain(st)}/ns/{ns}/sa/{sa}"
+        return spiffe_id, ttl, issue_times(f"{ns}/{name}", start, ttl, max(until, start), stalled=stalled)
+
+    def workload_certificate(self, pod: Mapping[str, Any], at: float | None = None) -> tuple[bytes, float, float]:
+        """The certificate chain (leaf + mesh root) istio-agent of sidecar ``pod`` serves at fake time ``at`` (default
+        now), with when it got it and when it got its first (the pod's ROOTCA)."""
+        when = self.time.now() if at is None else at
+        meta = pod["metadata"]
+        pod_key = f"{meta['namespace']}/{meta['name']}"
+        with self._tx() as st:
+            spiffe_id, ttl, times = self._lineage(pod, st, when)
+            index = len(times) - 1
+            minted = st.setdefault("certs", {}).setdefault(pod_key, {})
+            ca = self._mesh_ca(st)
+            if str(index) not in minted:
+                not_before = datetime.fromtimestamp(self.time.epoch(times[index] - CLOCK_SKEW_GRACE_S), UTC).replace(microsecond=0)
+                leaf = mint_workload(spiffe_id, ca, not_before=not_before, lifetime=timedelta(seconds=ttl + CLOCK_SKEW_GRACE_S))
+                minted[str(index)] = leaf.cert_pem.decode()
+            return minted[str(index)].encode() + ca.cert_pem, times[index], times[0]
+
+    def certificate_validity(self, pod: Mapping[str, Any], until: float) -> Callable[[float], bool]:
+        """For sidecar ``pod``: whether the certificate its agent serves at a fake time up to ``until`` is valid then."""
+        with self._tx() as st:
+            _spiffe, ttl, times = self._lineage(pod, st, until)
+
+        def valid(at: float) -> bool:
+            served = [t for t in times if t <= at]
+            return bool(served) and served[-1] - CLOCK_SKEW_GRACE_S <= at <= served[-1] + ttl
+        return valid
+
+    def _stamp(self, t: float) -> str:
+        """Envoy's ``last_updated`` form (the artefact's ``2023-05-15T01:32:52.262Z``)."""
+        return datetime.fromtimestamp(self.time.epoch(t), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    def _sds(self, pod: PodInfo, path: str) -> dict[str, Any]:
+        """``config_dump?resource=dynamic_active_secrets``: the filtered artefact with this pod's certificates swapped in."""
+        raw = next((p for p in self.pod_objects(pod.namespace) if p["metadata"]["name"] == pod.name), None)
+        if raw is None:
+            raise AssertionError(f"fake cluster: no pod {pod.key}")
+        chain, got, first = self.workload_certificate(raw)
+        doc = sds_answer(path, chain, self.mesh_root_pem())
+        for entry in doc["configs"]:  # one DynamicSecret per entry
+            entry["last_updated"] = self._stamp(got if entry.get("name") == "default" else first)
+        return dict(doc)
 
     def patch_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
         with self._tx() as st:
@@ -621,6 +800,7 @@ class FakeCluster(Kube):
                 ref = ObjectRef.of(obj)
                 st["objects"][_key(ref.api_version, ref.kind, ref.namespace, ref.name)] = obj
             st["generation"] += 1
+            self._mesh_ca(st)  # istiod's self-signed CA (istio-ca-secret), made at its first start and kept
 
     def uninstall_istio(self) -> None:
         with self._tx() as st:
@@ -667,6 +847,19 @@ class FakeCluster(Kube):
         self._scenario_cache[ident] = found
         return found
 
+    def scenario_of(self, namespace: str) -> Scenario | None:
+        """The scenario whose objects live in ``namespace``: an isolated case's (its Namespace carries ``scope=isolated``
+        and the case annotation), else the applied phase's."""
+        ns = self.get("Namespace", None, namespace) or {}
+        meta = ns.get("metadata") or {}
+        if (meta.get("labels") or {}).get(SCOPE_LABEL) == "isolated":
+            case = self.cases.get(str((meta.get("annotations") or {}).get(CASE_ANNOTATION)))
+            if case is None:
+                raise AssertionError(f"fake cluster: namespace {namespace} belongs to isolated case "
+                                     f"{(meta.get('annotations') or {}).get(CASE_ANNOTATION)!r}, which it was not given (pass cases=plan.isolated)")
+            return case.scenario
+        return self.scenario()
+
     def _require_scenario(self) -> Scenario:
         found = self.scenario()
         if found is None:
@@ -684,6 +877,7 @@ class FakeCluster(Kube):
 
     # --- exec ---------------------------------------------------------------------------------------------------
     def exec(self, pod: PodInfo, container: str, command: Sequence[str], timeout_s: float) -> ExecResult:
+        started = self.time.now()  # first: a traffic exec runs in a thread while the driver's polls move the clock
         self.log.append(("exec", pod.key, container, tuple(command[:4])))
         live = {p["metadata"]["name"]: p for p in self.pod_objects(pod.namespace)}
         if pod.name not in live:
@@ -699,6 +893,9 @@ class FakeCluster(Kube):
             return self._admin(pod, command[3])
         if list(command[:2]) == ["sh", "-c"] and len(command) == 3 and RECORD_TAG in command[2]:
             return self._probe(pod, command[2])
+        traffic = _TRAFFIC_SCRIPT.match(command[2]) if list(command[:2]) == ["sh", "-c"] and len(command) == 3 else None
+        if traffic:
+            return self._traffic(pod, started, float(traffic.group(1)), traffic.group(2))
         return ExecResult("", f"sh: {command[0] if command else ''}: not available in the fake cluster\n", 127)
 
     def _admin(self, pod: PodInfo, path: str) -> ExecResult:
@@ -709,7 +906,7 @@ class FakeCluster(Kube):
         base, _, query = path.partition("?")
         params = dict(part.partition("=")[::2] for part in query.split("&") if part)
         if base == "config_dump" and params.get("resource") == "dynamic_active_secrets":
-            return ExecResult(json.dumps(Artefacts.filtered_secrets(), indent=2) + "\n", "", 0)
+            return ExecResult(json.dumps(self._sds(pod, path), indent=2) + "\n", "", 0)
         if base == "config_dump" and set(params) <= {"include_eds"}:  # Envoy: any include_eds value asks for EDS
             return ExecResult(json.dumps(self.config_dump(pod, include_eds="include_eds" in params), indent=2) + "\n", "", 0)
         if path == "stats/prometheus":
@@ -880,6 +1077,12 @@ class FakeCluster(Kube):
             configs.append(self._endpoints(scenario, views, pods))
         configs.append(self._listeners(scenario, workloads, version))
         secrets = _first(Artefacts.secrets()["configs"], lambda c: str(c["@type"]).endswith(".SecretsConfigDump"), "a SecretsConfigDump")
+        raw = next((p for p in self.pod_objects(pod.namespace) if p["metadata"]["name"] == pod.name), None)
+        if raw is not None and INJECTED_LABEL in raw["metadata"]["labels"]:
+            chain, got, first = self.workload_certificate(raw)
+            with_certificates({"configs": [secrets]}, chain, self.mesh_root_pem())
+            for entry in secrets.get("dynamic_active_secrets", ()):
+                entry["last_updated"] = self._stamp(got if entry.get("name") == "default" else first)
         configs.append(secrets)
         return {"configs": configs}
 
@@ -991,6 +1194,37 @@ class FakeCluster(Kube):
         if e.failure is Failure.DENIED_403:
             return self._record(hex_id, None, 0, 403, b"RBAC: access denied", b"")
         return self._record(hex_id, None, 56, 0, b"", b"curl: (56) Recv failure: Connection reset by peer\n")
+
+    def _traffic(self, pod: PodInfo, start: float, seconds: float, url: str) -> ExecResult:
+        """The rotation driver's curl loop over the watched window, one ``<epoch>.<ns> <code>`` line per request."""
+        scenario = self.scenario_of(pod.namespace) or self._require_scenario()
+        sources = self._workloads_of(scenario, pod)
+        if Faults.hit(self.faults.probe_exec_fails, [pod.key, *(w.key for w in sources)]):
+            return ExecResult("", "", None, "WebSocketConnectionClosedException: Connection to remote host was lost. (fault)")
+        m = re.match(r"^http://([^:/]+):(\d+)", url)
+        host, port = (m.group(1), int(m.group(2))) if m else ("", 0)
+        target = next((w for w in scenario.workloads if w.host == host and w.ports), None)
+        end = start + seconds
+        if target is None or not sources:
+            lines = [f"{self.time.epoch(t):.9f} 000" for t in self._ticks(start, end)]  # curl: could not resolve host
+            return ExecResult("".join(x + "\n" for x in lines), "", 0)
+        e = self._expect(scenario, Probe(sources[0].key, target.key, port, Address.SERVICE))
+        ends = [p for p in self.pod_objects() if INJECTED_LABEL in p["metadata"]["labels"] and (
+            p["metadata"]["name"] == pod.name or (p["metadata"]["namespace"] == target.namespace and target.sidecar
+                                                  and all(p["metadata"]["labels"].get(k) == v
+                                                          for k, v in (target.labels or {"app": target.name}).items())))]
+        checks = [self.certificate_validity(p, end) for p in ends] if e.mtls else []
+        failure = {Failure.UPSTREAM_503: "503", Failure.DENIED_403: "403"}.get(e.failure, "000") if e.failure else "000"
+        lines = []
+        for t in self._ticks(start, end):
+            code = ("200" if all(valid(t) for valid in checks) else "503") if e.connect else failure  # 503: upstream TLS error
+            lines.append(f"{self.time.epoch(t):.9f} {code}")
+        return ExecResult("".join(x + "\n" for x in lines), "", 0)
+
+    @staticmethod
+    def _ticks(start: float, end: float) -> list[float]:
+        n = int((end - start) / TRAFFIC_INTERVAL_S)
+        return [start + i * TRAFFIC_INTERVAL_S for i in range(n)]
 
     @staticmethod
     def _record(hex_id: str, token: str | None, rc: int, code: int, body: bytes, err: bytes) -> str:
@@ -1205,10 +1439,10 @@ class DryRunKit:
 
 
 def _kit(tmp_path: Path, phases: Sequence[Phase], version: str, faults: Faults | None, options: SessionOptions,
-         shared_state: bool) -> DryRunKit:
+         shared_state: bool, cases: Sequence[Case] = ()) -> DryRunKit:
     clock = LocalClock()
     state = tmp_path / "fake-cluster" / "state.json" if shared_state else None
-    cluster = FakeCluster(phases, version=version, faults=faults, state_file=state, clock=clock)
+    cluster = FakeCluster(phases, cases=cases, version=version, faults=faults, state_file=state, clock=clock)
     runner = FakeToolRunner(cluster)
     downloader = LocalDownloader()
     plat = Platform("linux", "amd64")
@@ -1224,7 +1458,7 @@ def _kit(tmp_path: Path, phases: Sequence[Phase], version: str, faults: Faults |
 
 
 def kind_kit(tmp_path: Path, phases: Sequence[Phase], *, istio_version: str = "1.30", faults: Faults | None = None,
-             shared_state: bool = True, **option_overrides: Any) -> DryRunKit:
+             shared_state: bool = True, cases: Sequence[Case] = (), **option_overrides: Any) -> DryRunKit:
     """Kind mode: no cluster yet; the session creates it with kind and installs Istio with helm from a served archive."""
     from mtls_conformance.versions import catalog, resolve_version
 
@@ -1233,13 +1467,14 @@ def kind_kit(tmp_path: Path, phases: Sequence[Phase], *, istio_version: str = "1
     root = Path(__file__).resolve().parents[2]
     options = SessionOptions(istio_version=requested, kind_config=root / "kind-config.yaml", results_dir=tmp_path / "results",
                              run_id="dry-run-1", timing=Timing(), capture_sample_rate=0.0, **option_overrides)
-    kit = _kit(tmp_path, phases, install, faults, options, shared_state)
+    kit = _kit(tmp_path, phases, install, faults, options, shared_state, cases)
     kit.downloader.serve_istio_release(install, kit.toolbox.platform)
     return kit
 
 
 def existing_kit(tmp_path: Path, phases: Sequence[Phase], installed: str = "1.30.3", *, faults: Faults | None = None,
-                 mesh_config: Mapping[str, Any] | None = None, shared_state: bool = True, **option_overrides: Any) -> DryRunKit:
+                 mesh_config: Mapping[str, Any] | None = None, shared_state: bool = True, cases: Sequence[Case] = (),
+                 **option_overrides: Any) -> DryRunKit:
     """Existing-cluster mode: a kubeconfig of someone's cluster, Istio ``installed`` already (istiod + `istio` ConfigMap)."""
     kubeconfig = tmp_path / "existing-kubeconfig.yaml"
     config = kind_kubeconfig("existing")
@@ -1247,6 +1482,6 @@ def existing_kit(tmp_path: Path, phases: Sequence[Phase], installed: str = "1.30
     line = ".".join(installed.split(".")[:2])
     options = SessionOptions(kubeconfig=kubeconfig, context="kind-existing", istio_version=line, results_dir=tmp_path / "results",
                              run_id="dry-run-1", timing=Timing(), capture_sample_rate=0.0, **option_overrides)
-    kit = _kit(tmp_path, phases, installed, faults, options, shared_state)
+    kit = _kit(tmp_path, phases, installed, faults, options, shared_state, cases)
     kit.cluster.install_istio(installed, mesh_config=mesh_config)
     return kit
