@@ -23,7 +23,8 @@ from mtls_conformance.versions import resolve_version
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = "1.30"
-ROTATION_OFF = ("-m", "not rotation")  # rotation needs certificates that really rotate: the fake serves one
+ROTATION_OFF = ("-m", "not rotation")  # rotation watches ~9 fake minutes per case: its own test below
+ROTATION_ONLY = ("-m", "rotation and not plugin_ca")  # the plug-in CA variant runs alone (pytest suites -m plugin_ca)
 
 
 def _dry_run(tmp: Path, mode: str, workers: int, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -100,3 +101,36 @@ def test_dry_run_failures_carry_their_evidence_and_a_bundle(tmp_path: Path) -> N
     bundles = list(results.glob("*/bundles/*"))
     assert len(bundles) == len(errors)
     assert doc["summary"]["probes"]["passed"] == doc["summary"]["probes"]["total"] - len(errors)
+
+
+@pytest.mark.slow
+def test_dry_run_rotation_passes_and_a_stalled_rotation_fails_with_its_analysis(tmp_path: Path) -> None:
+    """The rotation case on the fake cluster: certificates minted per pod, renewed at the grace ratio on the fake clock,
+    traffic answered across the window. With istio-agent stalled on the server, the check fails with the analysis in
+    report.json, and the diff against the passing run is a regression (exit 1 with --exit-code)."""
+    case = "rotation/short-lived-certs-rotate-without-failures"
+    result, results = _dry_run(tmp_path / "pass", "kind", 0, *ROTATION_ONLY)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    good = _report(results)
+    (check,) = good["checks"]
+    assert check["case"] == case and check["status"] == "pass" and check["problems"] == [], check
+    assert int(check["facts"]["rotations"]) >= 2 and check["facts"]["failed_requests"] == "0" and int(check["facts"]["requests"]) > 0
+
+    stalled, stalled_results = _dry_run(tmp_path / "stall", "kind", 0, *ROTATION_ONLY,
+                                        env={"MTLS_DRY_RUN_ROTATION_STALLS": "rot-ttl/httpbin"})
+    assert stalled.returncode == 1, stalled.stdout[-3000:]
+    bad = _report(stalled_results)
+    (failed,) = bad["checks"]
+    assert failed["case"] == case and failed["status"] == "fail", failed
+    problems = " | ".join(failed["problems"])
+    assert "observed 0 rotation(s), need at least 2" in problems and "an expired certificate" in problems, problems
+    assert "requests failed across the rotations" in problems and failed["facts"]["rotations"] == "0"
+    assert "problem: observed 0 rotation(s)" in failed["detail"]
+
+    cli = Path(sys.executable).with_name("mtls-conformance")
+    old, new = (next(r.glob("*/report.json")) for r in (results, stalled_results))
+    diff = subprocess.run([str(cli), "diff", str(old), str(new), "--exit-code"], capture_output=True, text=True, timeout=120, check=False)
+    assert diff.returncode == 1, diff.stdout + diff.stderr
+    assert "REGRESSION" in diff.stdout and case in diff.stdout
+    same = subprocess.run([str(cli), "diff", str(old), str(old), "--exit-code"], capture_output=True, text=True, timeout=120, check=False)
+    assert same.returncode == 0, same.stdout + same.stderr
