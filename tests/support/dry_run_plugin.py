@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from support.fake_cluster import Faults, existing_kit, kind_kit
 
 from mtls_conformance.executor.session import MeshSession
@@ -48,13 +46,3 @@ def pytest_mtls_open_session(config: Any, options: RunOptions) -> MeshSession:
     session_options = dataclasses.replace(kit.options, run_id=options.run_id, results_dir=options.results_dir,
                                           keep_cluster=options.keep_cluster, keep_on_failure=options.keep_on_failure)
     return MeshSession.open(session_options, **kit.open_kwargs())
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef: Any, request: Any) -> Generator[None, Any, Any]:
-    """The rotation driver stamps its certificate samples with the fake cluster's wall clock, not the machine's."""
-    value = yield
-    wall = getattr(getattr(getattr(value, "session", None), "clock", None), "wall", None)
-    if fixturedef.argname == "rotation" and callable(wall):
-        value.wall = wall
-    return value
