@@ -28,15 +28,6 @@ class ClientSends(enum.StrEnum):
     MUTUAL = "mutual"  # TLS with user-supplied certificates
 
 
-class Failure:
-    """Compatibility names for the refusals the engine predicts, now :class:`ProbeOutcome` members
-    (``Failure.UPSTREAM_503 is ProbeOutcome.HTTP_503``). Remove once nothing imports it."""
-
-    RESET = ProbeOutcome.RESET
-    UPSTREAM_503 = ProbeOutcome.HTTP_503
-    DENIED_403 = ProbeOutcome.HTTP_403
-
-
 @dataclass(frozen=True)
 class Step:
     """One step of reasoning: a rule and what it concluded here."""

@@ -6,10 +6,6 @@ from dataclasses import dataclass, field
 
 from mtls_conformance.outcomes import ProbeOutcome
 
-# Compatibility alias: the parsers and the executor still say ``Outcome`` for what is now ``ProbeOutcome``
-# (mtls_conformance.outcomes.Outcome is the whole outcome of a probe). Remove once nothing imports it.
-Outcome = ProbeOutcome
-
 
 @dataclass(frozen=True)
 class ProbeObservation:

@@ -87,7 +87,7 @@ from support.sds_answers import sds_answer, with_certificates
 from mtls_conformance.engine.destination_rule import find_destination_rule
 from mtls_conformance.engine.endpoint_tls import endpoint_tls_mode
 from mtls_conformance.engine.expect import expect as engine_expect  # the module's function: never a test's patch
-from mtls_conformance.engine.model import ClientSends, Expectation, Failure, Mode
+from mtls_conformance.engine.model import ClientSends, Expectation, Mode
 from mtls_conformance.executor import kube as kube_module
 from mtls_conformance.executor.errors import HarnessError, WaitTimeout
 from mtls_conformance.executor.kube import CLEANUP_KINDS, ExecResult, Kube, ObjectRef, PodInfo
@@ -96,6 +96,7 @@ from mtls_conformance.executor.session import SessionOptions
 from mtls_conformance.executor.tools import Platform, Toolbox, istio_spec
 from mtls_conformance.observe.curl import END_TAG, RECORD_TAG
 from mtls_conformance.observe.pki import Issued, mint_ca, mint_workload
+from mtls_conformance.outcomes import ProbeOutcome
 from mtls_conformance.plan import render as render_module
 from mtls_conformance.plan.model import Case, Phase
 from mtls_conformance.plan.render import CASE_ANNOTATION, RUN_LABEL, SCOPE_LABEL, render_phase
@@ -1159,7 +1160,7 @@ class FakeCluster(Kube):
             server_pods = [p for p in by_ip.values() if p.namespace == target.namespace and p.has_sidecar == target.sidecar
                            and all(p.labels.get(k) == v for k, v in (target.labels or {"app": target.name}).items())]
             server_pod = server_pods[0] if server_pods else None
-        if server_pod is not None and target.sidecar and (e.connect or e.failure is Failure.DENIED_403) and e.protocol == "http":
+        if server_pod is not None and target.sidecar and (e.connect or e.failure is ProbeOutcome.HTTP_403) and e.protocol == "http":
             code = "200" if e.connect else "403"
             self._count(st, server_pod.key, {
                 "reporter": "destination", "response_code": code, "request_protocol": "http", "response_flags": "-",
@@ -1189,9 +1190,9 @@ class FakeCluster(Kube):
                 headers["X-Forwarded-Client-Cert"] = [f'By={e.server_principal};Hash={cert_hash};Subject="";URI={e.client_principal}']
             body = json.dumps({"headers": headers}, indent=2).encode() + b"\n"
             return self._record(hex_id, None, 0, 200, body[:cap], b"")
-        if e.failure is Failure.UPSTREAM_503:
+        if e.failure is ProbeOutcome.HTTP_503:
             return self._record(hex_id, None, 0, 503, b"upstream connect error or disconnect/reset before headers. reset reason: connection termination", b"")
-        if e.failure is Failure.DENIED_403:
+        if e.failure is ProbeOutcome.HTTP_403:
             return self._record(hex_id, None, 0, 403, b"RBAC: access denied", b"")
         return self._record(hex_id, None, 56, 0, b"", b"curl: (56) Recv failure: Connection reset by peer\n")
 
@@ -1214,7 +1215,7 @@ class FakeCluster(Kube):
                                                   and all(p["metadata"]["labels"].get(k) == v
                                                           for k, v in (target.labels or {"app": target.name}).items())))]
         checks = [self.certificate_validity(p, end) for p in ends] if e.mtls else []
-        failure = {Failure.UPSTREAM_503: "503", Failure.DENIED_403: "403"}.get(e.failure, "000") if e.failure else "000"
+        failure = {ProbeOutcome.HTTP_503: "503", ProbeOutcome.HTTP_403: "403"}.get(e.failure, "000") if e.failure else "000"
         lines = []
         for t in self._ticks(start, end):
             code = ("200" if all(valid(t) for valid in checks) else "503") if e.connect else failure  # 503: upstream TLS error
