@@ -78,19 +78,18 @@ def test_a_disagreement_fails_with_expected_observed_evidence_and_explanation(pr
     assert "demo/strict" in json.dumps(report)
 
 
-def test_without_a_cluster_every_test_skips_for_one_reason(project: pytest.Pytester, tmp_path: Path) -> None:
+def test_without_a_cluster_the_run_stops_with_one_line(project: pytest.Pytester, tmp_path: Path) -> None:
     project.makeconftest(textwrap.dedent("""\
         pytest_plugins = ["fixtures.plugin"]
 
         def pytest_mtls_cluster_available(config, options):
             return False, "no cluster: Docker is not running (test)"
     """))
-    result = project.runpytest_subprocess("-rs", "--results-dir", str(tmp_path / "results"))
-    assert result.ret == 0
-    result.assert_outcomes(skipped=2)
-    reasons = {line.split(": ", 1)[1] for line in result.stdout.lines if line.startswith("SKIPPED")}
-    assert reasons == {"no cluster: Docker is not running (test)"}
-    assert any("phase" in line for line in result.stdout.lines)
+    result = project.runpytest_subprocess("suites", "--results-dir", str(tmp_path / "results"))
+    assert result.ret == 2
+    assert [line for line in result.stderr.lines if line.strip()] == [
+        "ERROR: no cluster: Docker is not running (test); fix: start Docker for a kind cluster, or pass --kubeconfig/--context "
+        "of a reachable cluster; --plan-only and --collect-only work without a cluster"]
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     assert not (tmp_path / "results").exists(), "no report without a cluster"
 
