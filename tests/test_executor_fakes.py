@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support.fake_cluster import matches_selector
+from support.fake_cluster import LocalClock, matches_selector
 
 from mtls_conformance.executor.download import Downloader
 from mtls_conformance.executor.errors import HarnessError
@@ -84,19 +84,8 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class FakeClock:
+class FakeClock(LocalClock):
     """Time only moves when the code waits (or when a test ticks it): waits are observable and instant."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.t = start
-        self.waits: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    def wait(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.t += seconds
 
     def tick(self, seconds: float) -> None:
         self.t += seconds
