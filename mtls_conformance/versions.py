@@ -80,6 +80,21 @@ class VersionCatalog:
                 return f
         raise KeyError(fact_id)
 
+    def pinned(self, line: IstioVersion) -> IstioVersion:
+        """The pinned patch of a supported minor line (what ``--istio-version MAJOR.MINOR`` installs)."""
+        return parse_version(self.pinned_patch[line.minor_line], "data/istio-versions.yaml")
+
+    def known_patches(self, line: IstioVersion) -> tuple[IstioVersion, ...]:
+        """The releases of a supported line up to its pin (patch releases are sequential, so every one up to it exists)."""
+        pin = self.pinned(line)
+        return tuple(IstioVersion(pin.major, pin.minor, p) for p in range((pin.patch or 0) + 1))
+
+    def is_unpinned(self, version: IstioVersion) -> bool:
+        """True for a patch newer than its line's pinned patch (e.g. one seen only at a distributor)."""
+        if version.patch is None or version.minor_line not in self.pinned_patch:
+            return False
+        return version > self.pinned(version.line())
+
     def install_version(self, version: IstioVersion) -> str:
         """The full release to install for a minor line (a patch given by the user wins)."""
         if version.patch is not None:
@@ -140,8 +155,14 @@ def catalog() -> VersionCatalog:
     )
 
 
-def resolve_version(text: str | None, where: str = "--istio-version") -> IstioVersion:
-    """Parse and range-check a user's version; ``None`` means the latest stable release."""
+ALLOW_UNPINNED = "--allow-unpinned"
+
+
+def resolve_version(text: str | None, where: str = "--istio-version", *, allow_unpinned: bool = False) -> IstioVersion:
+    """Parse and range-check a user's version; ``None`` means the latest stable release.
+
+    A line (``1.30``) means its pinned patch. A patch newer than the pin is refused with the known releases of the
+    line, unless ``allow_unpinned`` (the ``--allow-unpinned`` flag) says the user means that unpinned release."""
     cat = catalog()
     if text is None:
         return cat.latest_stable
@@ -153,5 +174,13 @@ def resolve_version(text: str | None, where: str = "--istio-version") -> IstioVe
             f"choose a version from {cat.oldest} to {cat.newest} (supported releases: "
             + ", ".join(str(v) for v in cat.supported)
             + ")",
+        )
+    if not allow_unpinned and cat.is_unpinned(version):
+        pin = cat.pinned(version.line())
+        raise InputError(
+            where,
+            f"Istio {version} is newer than {version.minor_line}'s pinned patch {pin} "
+            f"(known: {', '.join(str(v) for v in cat.known_patches(version.line()))})",
+            f"use {version.minor_line} (installs {pin}) or a known patch, or add {ALLOW_UNPINNED} to test {version} anyway",
         )
     return version

@@ -12,7 +12,7 @@ from support.demo_suites import make_suites
 
 from fixtures.markers import FEATURES, gate_reason, marker_name, version_matches
 from mtls_conformance.errors import InputError
-from mtls_conformance.versions import catalog, parse_version
+from mtls_conformance.versions import IstioVersion, catalog, parse_version
 
 pytest_plugins = ("pytester",)
 
@@ -62,6 +62,23 @@ def test_given_values_are_parsed(project: pytest.Pytester, tmp_path: Path, monke
     result.assert_outcomes(passed=2)
 
 
+def _unpinned() -> IstioVersion:
+    """The patch after the 1.30 pin: a release the suite does not know."""
+    pin = catalog().pinned(parse_version("1.30"))
+    assert pin.patch is not None
+    return IstioVersion(pin.major, pin.minor, pin.patch + 1)
+
+
+def test_allow_unpinned_accepts_a_patch_newer_than_the_pin(project: pytest.Pytester) -> None:
+    project.makepyfile(test_opts=f"def test_version(run_options):\n    assert str(run_options.istio_version) == '{_unpinned()}'\n")
+    project.runpytest_subprocess(f"--istio-version={_unpinned()}", "--allow-unpinned").assert_outcomes(passed=1)
+
+
+def test_a_line_still_means_its_pinned_patch_without_the_flag(project: pytest.Pytester) -> None:
+    project.makepyfile(test_opts="def test_version(run_options):\n    assert str(run_options.istio_version) == '1.30'\n")
+    project.runpytest_subprocess("--istio-version=1.30").assert_outcomes(passed=1)
+
+
 def _bad(tmp_path: Path) -> list[tuple[str, str]]:
     not_mapping = tmp_path / "values.yaml"
     not_mapping.write_text("- a\n- b\n")
@@ -70,6 +87,7 @@ def _bad(tmp_path: Path) -> list[tuple[str, str]]:
     return [
         ("--istio-version=1.2", "not supported"),
         ("--istio-version=banana", "not an Istio version"),
+        (f"--istio-version={_unpinned()}", f"pinned patch {catalog().pinned(_unpinned().line())}"),
         ("--profile=huge", "not a profile"),
         (f"--kubeconfig={tmp_path / 'missing'}", "file not found"),
         (f"--istio-values={not_mapping}", "not a mapping"),
@@ -93,6 +111,8 @@ def test_bad_values_are_one_line_usage_errors_with_exit_2(project: pytest.Pytest
         lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
         assert result.returncode == 2, (arg, lines)
         assert len(lines) == 1 and lines[0].startswith("ERROR: ") and problem in lines[0] and "fix:" in lines[0], (arg, lines)
+        if arg.startswith(f"--istio-version={_unpinned()}"):
+            assert "--allow-unpinned" in lines[0], lines
 
 
 def test_every_feature_marker_and_requires_istio_are_registered(project: pytest.Pytester) -> None:

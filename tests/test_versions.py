@@ -85,3 +85,55 @@ def test_cli_refuses_a_pre_release_with_exit_2(argv: list[str], capsys: pytest.C
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1 and "pre-release" in err
+
+
+# ---- unpinned patches ------------------------------------------------------------------------------------
+
+
+def _next_after_pin(line: str) -> IstioVersion:
+    pin = catalog().pinned(parse_version(line))
+    assert pin.patch is not None
+    return IstioVersion(pin.major, pin.minor, pin.patch + 1)
+
+
+@pytest.mark.parametrize("line", [str(v) for v in catalog().supported])
+def test_every_patch_up_to_the_pin_is_known(line: str) -> None:
+    """Releases are sequential: x.y.0 up to the pinned patch all exist, and each resolves as given."""
+    v = parse_version(line)
+    known = catalog().known_patches(v)
+    assert known[0] == IstioVersion(v.major, v.minor, 0) and str(known[-1]) == catalog().pinned_patch[line]
+    assert [v.patch for v in known] == list(range(len(known)))
+    for version in known:
+        assert resolve_version(str(version)) == version and catalog().install_version(version) == str(version)
+
+
+@pytest.mark.parametrize("line", [str(v) for v in catalog().supported])
+def test_a_patch_newer_than_the_pin_is_refused_with_the_known_ones_and_the_flag(line: str) -> None:
+    unknown = _next_after_pin(line)
+    pin = catalog().pinned_patch[line]
+    with pytest.raises(InputError) as err:
+        resolve_version(str(unknown))
+    text = err.value.one_line()
+    assert text.startswith(f"--istio-version: Istio {unknown} is newer than {line}'s pinned patch {pin} (known: {line}.0")
+    assert f"{pin}); fix: use {line} (installs {pin})" in text and "--allow-unpinned" in text and "\n" not in text
+
+
+def test_allow_unpinned_takes_the_release_as_given() -> None:
+    unknown = _next_after_pin("1.30")
+    assert resolve_version(str(unknown), allow_unpinned=True) == unknown
+    assert catalog().install_version(unknown) == str(unknown)
+    assert unknown.patch is not None
+    assert resolve_version(f"1.30.{unknown.patch + 40}", allow_unpinned=True).patch == unknown.patch + 40
+
+
+def test_the_flag_does_not_widen_the_supported_range_or_admit_pre_releases() -> None:
+    with pytest.raises(InputError, match="is not supported"):
+        resolve_version("1.99.0", allow_unpinned=True)
+    with pytest.raises(InputError, match="pre-release"):
+        resolve_version(f"{_next_after_pin('1.30')}-rc.0", allow_unpinned=True)
+
+
+def test_the_where_of_the_error_is_the_callers_flag() -> None:
+    with pytest.raises(InputError) as err:
+        resolve_version(str(_next_after_pin("1.29")), "diff --expected OLD")
+    assert err.value.where == "diff --expected OLD"
