@@ -13,20 +13,45 @@ from mtls_conformance.errors import InputError
 # Subcommand modules, in the order --help lists them.
 COMMANDS = ("expect", "explain", "plan", "render", "diff", "report")
 
+# One example per command: the epilog of its --help (unless the command writes its own) and of the top-level --help.
+EXAMPLES = {
+    "expect": "mtls-conformance expect my-bug.yaml --istio-version 1.30",
+    "explain": "mtls-conformance explain my-bug.yaml --from legacy/curl --to foo/httpbin --port 8000",
+    "plan": "mtls-conformance plan --profile standard",
+    "render": "mtls-conformance render --profile smoke --out rendered/",
+    "diff": "mtls-conformance diff --expected 1.29 1.30",
+    "report": "mtls-conformance report results/<run-id>",
+}
+
 DESCRIPTION = """\
-Prove what Istio's mutual TLS really does.
+Prove what Istio's mutual TLS really does. Every command works offline (no cluster needed); to test a real mesh, \
+run the pytest suites (see the last example)."""
 
-Offline (no cluster needed):
-  expect    what Istio must do for every probe of a scenario file, with the rules and sources
-  explain   the reasoning for one probe, step by step
-  plan      the conformance matrix of a profile as phases, with counts
-  render    every phase of a profile as plain Kubernetes/Istio YAML
-  diff      what changed between two conformance reports, or what the engine predicts between versions
-  report    re-render the HTML/JSON report of a results directory
+EPILOG = (
+    "examples:\n"
+    + "".join(f"  {example}\n" for example in EXAMPLES.values())
+    + "  pytest suites --istio-version 1.30 --profile smoke    # on a cluster (see README)\n\n"
+    "Run 'mtls-conformance COMMAND --help' for a command's options."
+)
 
-On a cluster, run the pytest suites (see README):
-  pytest suites --istio-version 1.30 --profile smoke
-"""
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 probe``, ``2 probes`` (``many`` for irregular plurals)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps prose paragraphs to the terminal; keeps paragraphs with indented lines (examples) exactly as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for para in text.strip("\n").split("\n\n"):
+            lines = para.splitlines()
+            if any(line.startswith(" ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(paragraphs)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,11 +62,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mtls-conformance", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="mtls-conformance", description=DESCRIPTION, epilog=EPILOG, formatter_class=_Formatter)
     from mtls_conformance import __version__
 
     parser.add_argument("--version", action="version", version=f"mtls-conformance {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"mtls_conformance.cli.{name}")
@@ -50,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.register(sub)
+    for name, command in sub.choices.items():
+        command.formatter_class = _Formatter
+        if command.epilog is None and name in EXAMPLES:
+            command.epilog = f"example:\n  {EXAMPLES[name]}"
     return parser
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from mtls_conformance.engine import Expectation, expect
 from mtls_conformance.errors import InputError
 from mtls_conformance.scenario import Address, Probe, load_scenario
-from mtls_conformance.versions import resolve_version
+from mtls_conformance.versions import ALLOW_UNPINNED, resolve_version
 
 
 def register(sub: Any) -> None:
@@ -18,12 +18,14 @@ def register(sub: Any) -> None:
         description="Explain why Istio must connect or refuse, with mTLS or plaintext, for one probe of SCENARIO. "
         "Each step names the rule and the Istio doc, reference or upstream test that defines it.",
     )
-    p.add_argument("scenario", metavar="SCENARIO.yaml")
+    p.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file that defines the two workloads (see README, 'Scenario files')")
     p.add_argument("--from", dest="source", required=True, metavar="NS/NAME", help="client workload, e.g. legacy/curl")
     p.add_argument("--to", dest="target", required=True, metavar="NS/NAME", help="server workload, e.g. foo/httpbin")
     p.add_argument("--port", required=True, type=_port_number, metavar="P", help="Service port (or container port with --address pod)")
-    p.add_argument("--address", choices=("service", "pod"), default="service")
-    p.add_argument("--istio-version", metavar="V", help="Istio version (default: latest stable)")
+    p.add_argument("--address", choices=("service", "pod"), default="service",
+                   help="call the Service (default), or a pod IP directly on a container port")
+    p.add_argument("--istio-version", metavar="V", help="Istio version, e.g. 1.30 or 1.30.3 (default: latest stable)")
+    p.add_argument(ALLOW_UNPINNED, action="store_true", help="accept a patch newer than the line's pinned patch")
     p.set_defaults(handler=run)
 
 
@@ -35,7 +37,7 @@ def _port_number(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    version = resolve_version(args.istio_version)
+    version = resolve_version(args.istio_version, allow_unpinned=args.allow_unpinned)
     scenario = load_scenario(args.scenario)
     keys = {w.key for w in scenario.workloads}
     for flag, ref in (("--from", args.source), ("--to", args.target)):

@@ -6,12 +6,16 @@ import argparse
 import json
 from typing import Any
 
+from mtls_conformance.cli import plural
 from mtls_conformance.plan import PROFILES, counts
 from mtls_conformance.plan.build import phase_counts
 from mtls_conformance.plan.model import Plan
 from mtls_conformance.plan_args import add_plan_arguments, plan_from_args
 
 COUNT_KEYS = ("cases", "probes", "phases", "skipped", "isolated", "namespaces", "pods", "peak_pods", "services", "resources")
+# How each count reads in the table's first line, as (one, many).
+_COUNT_WORDS = {k: (k.replace("_", " ").removesuffix("s"), k.replace("_", " ")) for k in COUNT_KEYS} | {
+    "skipped": ("skipped", "skipped"), "isolated": ("isolated", "isolated")}
 
 
 def register(sub: Any) -> None:
@@ -42,7 +46,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 def render_table(doc: dict[str, Any]) -> str:
     lines = [f"profile {doc['profile']} on Istio {doc['istio_version']}: "
-             + ", ".join(f"{doc[k]} {k.replace('_', ' ')}" for k in COUNT_KEYS)]
+             + ", ".join(plural(doc[k], *_COUNT_WORDS[k]) for k in COUNT_KEYS)]
     header = ("#", "PHASE", "CASES", "PROBES", "NAMESPACES", "PODS", "SERVICES", "RESOURCES")
     rows = [header] + [(str(p["index"]), p["name"], *(str(p[k]) for k in ("cases", "probes", "namespaces", "pods", "services", "resources")))
                        for p in doc["phase_list"]]
