@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from mtls_conformance.report import junit
 from mtls_conformance.verdict import Verdict
 
 pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+JUNIT_WARNING = "is incompatible with junit_family"
 
 INNER = """
 import pytest
@@ -54,12 +58,46 @@ def test_properties_of_a_refused_probe() -> None:
     assert dict(junit.properties(v))["expected"] == "refused:reset" == dict(junit.properties(v))["observed"]
 
 
+def _project_ini() -> dict[str, object]:
+    ini: dict[str, object] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    return ini
+
+
+def _inner_project(pytester: pytest.Pytester) -> None:
+    """The inner project gets the project's own [tool.pytest.ini_options] (the inifile of `pytest suites`)."""
+    lines = ["[tool.pytest.ini_options]"] + [f"{key} = {json.dumps(value)}" for key, value in _project_ini().items()]
+    pytester.makefile(".toml", pyproject="\n".join(lines) + "\n")
+    pytester.makepyfile(test_inner=INNER)
+
+
 @pytest.fixture
 def inner_run(pytester: pytest.Pytester) -> tuple[pytest.RunResult, Path, Path]:
-    pytester.makepyfile(test_inner=INNER)
+    _inner_project(pytester)
     xml_path, allure_dir = pytester.path / "junit.xml", pytester.path / "allure"
-    result = pytester.runpytest_inprocess(f"--junitxml={xml_path}", f"--alluredir={allure_dir}", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("test_inner.py", f"--junitxml={xml_path}", f"--alluredir={allure_dir}", "-p", "no:cacheprovider")
     return result, xml_path, allure_dir
+
+
+def test_the_suites_ini_chooses_the_family_that_allows_per_test_properties() -> None:
+    assert _project_ini()["junit_family"] == junit.JUNIT_FAMILY == "xunit1"
+
+
+def test_junit_xml_without_warnings_and_with_every_property(inner_run: tuple[pytest.RunResult, Path, Path]) -> None:
+    result, xml_path, _ = inner_run
+    out = result.stdout.str() + result.stderr.str()
+    assert JUNIT_WARNING not in out and "warnings" not in result.parseoutcomes(), out
+    assert ET.parse(xml_path).getroot().find("testsuite") is not None
+    for tc in ET.parse(xml_path).getroot().iter("testcase"):
+        names = [p.get("name") for p in tc.iter("property")]
+        assert names[:7] == ["case_id", "probe", "convergence_s", "expected", "observed", "verdict", "rules"], names
+
+
+def test_under_xunit2_the_same_run_warns_once_per_test(pytester: pytest.Pytester) -> None:
+    """The control: the check above would see the warnings if the family were pytest's default."""
+    _inner_project(pytester)
+    result = pytester.runpytest_inprocess("test_inner.py", f"--junitxml={pytester.path / 'j.xml'}", "-o", "junit_family=xunit2",
+                                          "-p", "no:cacheprovider")
+    assert JUNIT_WARNING in result.stdout.str() and result.parseoutcomes().get("warnings") == 4  # one per test
 
 
 def test_junit_xml_carries_the_properties(inner_run: tuple[pytest.RunResult, Path, Path]) -> None:
@@ -73,7 +111,7 @@ def test_junit_xml_carries_the_properties(inner_run: tuple[pytest.RunResult, Pat
     assert len(seen) == 4
     props, failure = seen["client-mesh/curl->srv/backend:8000"]
     assert props["case_id"] == WRONG_PLAINTEXT and (props["expected"], props["observed"], props["verdict"]) == ("mtls", "plaintext", "fail")
-    assert float(props["convergence_s"]) > 0
+    assert float(props["convergence_s"] or "nan") > 0
     assert failure is not None and "engine explanation" in (failure.get("message", "") + (failure.text or ""))
     refused = seen["client-legacy/curl->srv/backend:8000"][0]
     assert (refused["expected"], refused["observed"], refused["verdict"]) == ("refused:reset", "refused:reset", "pass")
