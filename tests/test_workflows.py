@@ -131,6 +131,68 @@ def test_the_diff_step_compares_adjacent_versions(tmp_path: Path) -> None:
     assert {p.name for p in (tmp_path / "diffs").iterdir()} >= {"diff-1.30-1.31.html", "expected-1.30-1.31.html", "diff-1.30-1.31.txt"}
 
 
+def _synthetic_report(results: Path, run_id: str, *, executed: bool) -> Path:
+    case_list = cases()
+    if executed:
+        return write_run_report(results, meta("1.30.4", run_id), list(verdicts(case_list, "1.30", deviations=False)), [], case_list)
+    return write_run_report(results, meta("1.30.4", run_id), [], [(c.id, "no cluster test ran") for c in case_list], case_list)
+
+
+def _run_step(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=120, check=False)
+
+
+def _collect_step() -> dict[str, Any]:
+    return next(s for s in _workflow("nightly.yml")["jobs"]["conformance"]["steps"] if s.get("name", "").startswith("Collect the report"))
+
+
+@pytest.mark.parametrize("state", ["no-report", "nothing-executed", "executed"])
+def test_nightly_collect_step_fails_without_a_report_or_without_an_executed_case(tmp_path: Path, state: str) -> None:
+    step = _collect_step()
+    assert step["if"] == "always()"
+    results = tmp_path / "results" / "istio-1.30"
+    results.mkdir(parents=True)
+    (results / "junit.xml").write_text("<testsuites/>")
+    if state != "no-report":
+        _synthetic_report(results, "nightly-1", executed=state == "executed")
+    summary = tmp_path / "summary.md"
+    result = _run_step(step["run"], tmp_path, ISTIO="1.30", GITHUB_STEP_SUMMARY=str(summary))
+    out = result.stdout + result.stderr
+    if state == "no-report":
+        assert result.returncode == 1 and "::error::Istio 1.30: the run wrote no report.json" in out, out
+    elif state == "nothing-executed":
+        assert result.returncode == 1 and "::error::Istio 1.30: the run executed no case" in out, out
+    else:
+        assert result.returncode == 0, out
+        assert f"Istio 1.30: {len(cases())} cases executed" in out and summary.read_text().strip()
+    assert (tmp_path / "upload" / "run" / "junit.xml").is_file()  # what the run left is uploaded either way
+
+
+@pytest.mark.parametrize(("current", "target", "errors"), [
+    ("executed", "executed", []),
+    ("executed", None, ["the target run wrote no report.json"]),
+    ("nothing", "executed", ["the current run executed no case"]),
+    (None, "nothing", ["the current run wrote no report.json", "the target run executed no case"]),
+])
+def test_pre_upgrade_check_step_fails_without_reports_or_executed_cases(tmp_path: Path, current: str | None, target: str | None,
+                                                                          errors: list[str]) -> None:
+    step = _step(_workflow("pre-upgrade.yml")["jobs"]["gate"], "Check both runs wrote a report and executed cases")
+    assert step["if"] == "always()"
+    for name, state in (("current", current), ("target", target)):
+        if state is not None:
+            _synthetic_report(tmp_path / "results" / "pre-upgrade" / name, f"{name}-1", executed=state == "executed")
+    result = _run_step(step["run"], tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == (1 if errors else 0), out
+    assert [line.removeprefix("::error::").split(" (")[0].split(":")[0] for line in out.splitlines() if line.startswith("::error::")] == errors
+
+
+def test_report_uploads_fail_when_there_is_nothing_to_upload() -> None:
+    nightly = next(s for s in _workflow("nightly.yml")["jobs"]["conformance"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    gate = next(s for s in _workflow("pre-upgrade.yml")["jobs"]["gate"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert nightly["with"]["if-no-files-found"] == gate["with"]["if-no-files-found"] == "error"
+
+
 def test_pre_upgrade_workflow_runs_the_script_with_a_secret_kubeconfig() -> None:
     wf = _workflow("pre-upgrade.yml")
     inputs = wf[True]["workflow_dispatch"]["inputs"]
