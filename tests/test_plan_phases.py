@@ -78,7 +78,7 @@ def test_every_profile_packs_and_proves(profile: str) -> None:
     # Every case is in exactly one place: a phase, the isolated cases (rotation), or the skipped ones.
     assert sum(len(p.cases) for p in plan.phases) + figures["isolated"] + figures["skipped"] == figures["cases"] == len(plan.cases)
     assert not plan.skipped  # on our own kind cluster nothing is skipped for the latest version
-    assert figures["peak_pods"] <= 150  # fits a 4-vCPU/16-GiB kind cluster with the sidecar budget (README, 'Workloads, images and the cluster budget')
+    assert figures["peak_pods"] <= 150  # fits a 4-vCPU/16-GiB kind cluster with the sidecar budget (docs/profiles.md, 'Workloads, images and the cluster budget')
     for phase in plan.phases:
         for case in phase.cases:
             for probe in case.probes:

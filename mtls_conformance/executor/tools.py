@@ -50,7 +50,7 @@ class Platform:
         arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
         if system not in ("linux", "darwin") or arch is None:
             raise HarnessError(f"{system}/{machine}", "no pinned tool builds for this platform",
-                               "put kind, kubectl and helm on PATH yourself (see README, 'Running on a cluster')")
+                               "put kind, kubectl and helm on PATH yourself (see docs/running.md)")
         return Platform(system, arch)
 
     @property

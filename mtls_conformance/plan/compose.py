@@ -44,7 +44,7 @@ def mesh_document(mesh: MeshConfig) -> dict[str, Any]:
 
 
 def scenario_document(sc: Scenario) -> dict[str, Any]:
-    """The scenario as a scenario-file document (README, 'Scenario files'): ``mtls-conformance expect`` reads it back."""
+    """The scenario as a scenario-file document (docs/scenarios.md): ``mtls-conformance expect`` reads it back."""
     workloads = []
     for w in sc.workloads:
         doc: dict[str, Any] = {"name": w.name, "namespace": w.namespace, "sidecar": w.sidecar, "labels": dict(w.labels),

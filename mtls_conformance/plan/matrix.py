@@ -1,6 +1,6 @@
 """The conformance matrix: its dimensions, the coordinates of one case, and which combinations are meaningful.
 
-Collapsed combinations (documented in README, "Profiles and the plan"):
+Collapsed combinations (documented in docs/profiles.md):
 - a server without a sidecar has no PeerAuthentication to obey, so its namespace, workload and port-level
   modes are always ``none`` (any other value would repeat the same case);
 - a plaintext client has no sidecar to read a DestinationRule, so its DestinationRule is always ``none``;

@@ -101,9 +101,9 @@ def parse_scenario(text: str, path: str = "<scenario>", default_name: str = "sce
             at, problem = f" at line {line}, column {column}", f"character #x{exc.character:04x}: {exc.reason}"
         raise ctx.err("", f"is not valid YAML{at} ({problem})", "fix the YAML syntax (indentation, quotes, colons, duplicate keys)") from None
     except RecursionError:
-        raise ctx.err("", "is nested too deeply to be a scenario", "write a flat scenario file (see README, 'Scenario files')") from None
+        raise ctx.err("", "is nested too deeply to be a scenario", "write a flat scenario file (see docs/scenarios.md)") from None
     if not docs:
-        raise ctx.err("", "is empty", "add at least a 'workloads:' list (see README, 'Scenario files')")
+        raise ctx.err("", "is empty", "add at least a 'workloads:' list (see docs/scenarios.md)")
     if len(docs) > 1:
         raise ctx.err("", f"holds {len(docs)} YAML documents", "put one scenario per file (remove '---' separators)")
     doc = docs[0]
