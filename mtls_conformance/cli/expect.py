@@ -18,10 +18,10 @@ def register(sub: Any) -> None:
         help="expected outcome of every probe in a scenario file",
         description="Print what Istio must do for every probe of SCENARIO, with the rules and their sources: the table "
         "cites each rule as id[n], and [n] is listed under it with the Istio doc, reference or upstream test behind it "
-        "(JSON gives each rule's text and source). No cluster is needed. JSON output is a stable contract (see README, "
+        "(JSON gives each rule's text and source). No cluster is needed. JSON output is a stable contract (see docs/engine.md, "
         "'expect --format json contract').",
     )
-    p.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file (see README, 'Scenario files')")
+    p.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file (see docs/scenarios.md)")
     p.add_argument("--istio-version", metavar="V", help="Istio version, e.g. 1.30 or 1.30.3 (default: latest stable)")
     p.add_argument(ALLOW_UNPINNED, action="store_true", help="accept a patch newer than the line's pinned patch")
     p.add_argument("--format", choices=("json", "table"), default="table", help="output format (default: table)")

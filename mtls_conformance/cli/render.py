@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from mtls_conformance.cli import plural
 from mtls_conformance.errors import InputError
 from mtls_conformance.plan import PROFILES
 from mtls_conformance.plan.render import render_phase
@@ -56,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
     for file_name, objects in rendered:
         text = yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False, width=1000)
         (out / file_name).write_text(text, encoding="utf-8")
-        print(f"{out / file_name}: {len(objects)} objects")
+        print(f"{out / file_name}: {plural(len(objects), 'object')}")
     return 0

@@ -370,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mtls_conformance.executor.istio import pinned_values
             from mtls_conformance.versions import catalog, resolve_version
 
-            release = Toolbox().istio_release(catalog().install_version(resolve_version(args[1], "VERSION")))
+            release = Toolbox().istio_release(catalog().install_version(resolve_version(args[1], "VERSION", allow_unpinned=True)))
             print({"base": release.base_chart, "istiod": release.istiod_chart, "values": pinned_values(release)}[args[2]])
             return 0
     except InputError as exc:
