@@ -163,10 +163,16 @@ def test_report_command_rerenders_and_summarises(reports: tuple[Path, Path], cli
     assert cli(["report", str(tmp_path / "missing")]).returncode == 2
 
 
-def test_a_schema_1_0_report_is_still_read(reports: tuple[Path, Path], tmp_path: Path) -> None:
-    """1.1 closed the outcome lists; every 1.0 report already fits them (no 1.0 writer produced status skip)."""
-    old = json.loads(reports[0].read_text())
-    old["schemaVersion"] = "1.0"
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_a_schema_1_report_is_still_read(reports: tuple[Path, Path], tmp_path: Path, cli: Cli, version: str) -> None:
+    """1.x reports stored every probe expanded (1.1 closed the outcome lists; every 1.0 report already fits them);
+    diff compares them with a 2.x report, and report re-renders them."""
+    old = load_report(reports[0])  # the expanded document is exactly a 1.x document
+    old["schemaVersion"] = version
     (tmp_path / "report.json").write_text(json.dumps(old))
     d = diff_reports(load_report(tmp_path / "report.json"), load_report(reports[1]))
     assert d.counts["regression"] == 1
+    assert cli(["diff", str(tmp_path / "report.json"), str(reports[1]), "--exit-code"]).returncode == 1
+    again = cli(["report", str(tmp_path)])
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "data" / "part-001.js").is_file()

@@ -1,7 +1,13 @@
-"""report.json / report.yaml from a SYNTHETIC run (real engine, made-up observations), checked field by field."""
+"""report.json / report.yaml from a SYNTHETIC run (real engine, made-up observations), checked field by field.
+
+report.json stores the results compactly (schema 2.x); the tests read it through load_report, which gives back the
+expanded document, and check that nothing is lost on the way.
+"""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +17,15 @@ import yaml
 from test_report_synthetic import HOSTILE_ID, INCONCLUSIVE, SKIPPED, WRONG_PLAINTEXT, cases, meta, verdicts
 
 from mtls_conformance.errors import InputError
-from mtls_conformance.report import API_VERSION, SCHEMA_VERSION, load_report, report_schema, schema_problems, write_run_report
+from mtls_conformance.report import (
+    API_VERSION,
+    SCHEMA_VERSION,
+    build_report,
+    load_report,
+    report_schema,
+    schema_problems,
+    write_run_report,
+)
 from mtls_conformance.verdict import Status, Verdict
 from mtls_conformance.versions import catalog, parse_version
 
@@ -21,13 +35,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Verdict], 
     case_list = cases()
     vs = list(verdicts(case_list))
     path = write_run_report(tmp_path_factory.mktemp("results"), meta(), vs, SKIPPED, case_list)
-    return path, vs, json.loads(path.read_text())
+    return path, vs, load_report(path)
 
 
 def test_files_are_written_under_the_run_id(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
     path, _, _ = run
     assert path.name == "report.json" and path.parent.name == "synthetic-1"
-    assert {p.name for p in path.parent.iterdir()} == {"report.json", "report.yaml", "report.html"}
+    assert {p.name for p in path.parent.iterdir()} == {"report.json", "report.yaml", "report.html", "data"}
+    assert [p.name for p in (path.parent / "data").iterdir()] == ["part-001.js"]  # a small run: one part
 
 
 def test_a_run_folder_is_used_as_is(tmp_path: Path) -> None:
@@ -36,14 +51,36 @@ def test_a_run_folder_is_used_as_is(tmp_path: Path) -> None:
     assert path == folder / "report.json"
 
 
-def test_json_and_yaml_validate_against_the_shipped_schema(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
+def test_json_validates_against_the_shipped_schema_and_is_compact(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
+    path, vs, doc = run
+    stored = json.loads(path.read_text())
+    assert schema_problems(stored) == []
+    assert report_schema()["properties"]["apiVersion"]["const"] == API_VERSION == stored["apiVersion"] == doc["apiVersion"]
+    assert stored["schemaVersion"] == SCHEMA_VERSION == "2.0" and stored["kind"] == "MeshConformanceReport"
+    assert len(stored["results"]["rows"]) == len(vs) and "results" in doc and len(doc["results"]) == len(vs)
+    # every distinct block once: far fewer explanation steps and expectations than probes
+    assert len(stored["pool"]["step"]) < len(vs) and len(stored["pool"]["expected"]) <= len(vs)
+
+
+def test_a_broken_row_is_a_schema_problem(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
+    stored = json.loads(run[0].read_text())
+    stored["results"]["rows"][3][3] = len(stored["pool"]["expected"])  # an index past the pool
+    assert schema_problems(stored) == [f"results/rows/3/3: {len(stored['pool']['expected'])} is not an index of pool/expected "
+                                       f"(0..{len(stored['pool']['expected']) - 1})"]
+    stored["results"]["rows"][3] = [0]
+    assert schema_problems(stored)[0].startswith("results/rows/3: expected a row of 11 values")
+
+
+def test_yaml_is_the_readable_digest(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
     path, _, doc = run
-    assert schema_problems(doc) == []
-    from_yaml = yaml.safe_load(path.with_name("report.yaml").read_text())
-    assert schema_problems(from_yaml) == []
-    assert from_yaml == doc
-    assert report_schema()["properties"]["apiVersion"]["const"] == API_VERSION == doc["apiVersion"]
-    assert doc["schemaVersion"] == SCHEMA_VERSION and doc["kind"] == "MeshConformanceReport"
+    digest = yaml.safe_load(path.with_name("report.yaml").read_text())
+    assert {k: digest[k] for k in ("run", "mesh", "result", "summary", "failed_cases", "skipped")} == \
+        {k: doc[k] for k in ("run", "mesh", "result", "summary", "failed_cases", "skipped")}
+    assert digest["failed_or_unobserved"] == [r for r in doc["results"] if r["status"] != "pass"]
+    assert {r["status"] for r in digest["failed_or_unobserved"]} == {"fail", "error"}
+    assert set(digest["rules"]) <= set(doc["rules"]) and digest["rules"]
+    with pytest.raises(InputError, match="readable digest"):
+        load_report(path.with_name("report.yaml"))
 
 
 def test_run_and_mesh_identity(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
@@ -118,17 +155,30 @@ def test_rules_are_listed_once_with_their_sources(run: tuple[Path, list[Verdict]
 
 def test_dimensions_fall_back_to_the_case_id(tmp_path: Path) -> None:
     vs = list(verdicts(cases()))[:2]
-    doc = json.loads(write_run_report(tmp_path, meta(), vs, []).read_text())
+    doc = load_report(write_run_report(tmp_path, meta(), vs, []))
     assert doc["results"][0]["dimensions"] == {"mesh": "none", "ns": "none", "wl": "none", "port": "none", "dr": "none",
                                                "auto": "on", "client": "sidecar", "server": "sidecar"}
     assert doc["results"][0]["suite"] is None
 
 
 def test_load_report_round_trips(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
-    path, _, doc = run
-    assert load_report(path) == doc
+    """Compact on disk, and nothing lost: what load_report gives back is exactly the document the run built."""
+    path, vs, doc = run
+    built = build_report(meta(), vs, SKIPPED, cases())
+    assert doc == json.loads(json.dumps(built))
     assert load_report(path.parent) == doc
-    assert load_report(path.with_name("report.yaml")) == doc
+
+
+def test_a_schema_1_report_is_still_read(run: tuple[Path, list[Verdict], dict[str, Any]], tmp_path: Path) -> None:
+    """1.0 and 1.1 reports (results expanded, report.schema.json of 1.x, now report-1.schema.json) load as they did."""
+    _, _, doc = run
+    for version in ("1.0", "1.1"):
+        old = {**doc, "schemaVersion": version}
+        for name, text in (("report.json", json.dumps(old)), ("report.yaml", yaml.safe_dump(old))):
+            path = tmp_path / version / name
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text)
+            assert load_report(path) == old
 
 
 @pytest.mark.parametrize(("content", "problem"), [
@@ -136,7 +186,7 @@ def test_load_report_round_trips(run: tuple[Path, list[Verdict], dict[str, Any]]
     ("{not json", "is not valid JSON"),
     ('{"apiVersion": "v1", "kind": "Pod"}', "is not an mtls-conformance report"),
     ("[1, 2]", "is not an mtls-conformance report"),
-    (json.dumps({"apiVersion": API_VERSION, "schemaVersion": "2.0"}), "schemaVersion '2.0'"),
+    (json.dumps({"apiVersion": API_VERSION, "schemaVersion": "3.0"}), "schemaVersion '3.0'; this tool reads 1.x and 2.x"),
     (json.dumps({"apiVersion": API_VERSION, "schemaVersion": SCHEMA_VERSION, "kind": "MeshConformanceReport"}), "does not match the report schema"),
 ])
 def test_load_report_rejects_bad_files_in_one_line(tmp_path: Path, content: str | None, problem: str) -> None:
@@ -154,7 +204,8 @@ def test_hostile_text_is_escaped_in_the_html(run: tuple[Path, list[Verdict], dic
     page = path.with_name("report.html").read_text()
     assert any(r["case"] == HOSTILE_ID for r in doc["results"])
     assert "<script>alert" not in page and "<b>STRICT</b>" not in page
-    assert "\\u003cscript\\u003ealert" in page  # the ID travels as escaped JSON
+    summary = _page_summary(page)  # the ID travels inside the compressed summary, and the page inserts it as text
+    assert [c for c in summary["cases"] if c[0] == HOSTILE_ID]
 
 
 def test_html_loads_nothing_from_the_network(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
@@ -162,3 +213,11 @@ def test_html_loads_nothing_from_the_network(run: tuple[Path, list[Verdict], dic
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     for marker in ("<link", " src=", "@import", "url(http", "fetch(", "XMLHttpRequest"):
         assert marker not in page
+    assert _page_summary(page)["parts"] == {"dir": "data", "names": ["part-001.js"]}  # its own files, beside it
+
+
+def _page_summary(page: str) -> dict[str, Any]:
+    """The compact summary report.html carries (gzip, base64) for its grid and filters."""
+    start = page.index('id="report-data">') + len('id="report-data">')
+    data: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(page[start:page.index("</script>", start)])))
+    return data

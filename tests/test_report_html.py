@@ -1,7 +1,9 @@
 """report.html in a real headless Chromium (Debian's chromium): it renders, it is clickable, it filters, it escapes.
 
-The page is driven without CDP: a copy of the report gets one extra inline script (a click or a filter change),
-and ``--dump-dom`` prints the DOM after it ran. The report comes from the SYNTHETIC run (made-up observations).
+The page is driven without CDP: a copy of the report (beside it, so its data/ parts load) gets one extra inline
+script (a click or a filter change) that runs once the page has drawn its grid, and ``--dump-dom`` prints the DOM
+after it ran. The report comes from the SYNTHETIC run (made-up observations); tests/test_report_scale.py renders a
+full-profile-sized one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 from netns import require
 from test_report_synthetic import HOSTILE_ID, SKIPPED, WRONG_PLAINTEXT, cases, meta, verdicts
 
-from mtls_conformance.report import write_run_report
+from mtls_conformance.report import load_report, write_run_report
 
 WIDTH, HEIGHT = 1400, 1000
 MTLS_BLUE, PLAINTEXT_ORANGE = (0x25, 0x63, 0xEB), (0xF5, 0x9E, 0x0B)  # --mtls and --plaintext in matrix.css
@@ -33,8 +35,10 @@ def _chromium() -> str:
 
 
 def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # The virtual-time budget lets the page's asynchronous work (inflating its data, loading a part) finish first.
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", "--no-first-run", f"--user-data-dir={tmp / 'profile'}", f"--window-size={WIDTH},{HEIGHT}", *args]
+           "--disable-sync", "--no-first-run", f"--user-data-dir={tmp / 'profile'}", f"--window-size={WIDTH},{HEIGHT}",
+           "--virtual-time-budget=10000", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
 
 
@@ -42,15 +46,17 @@ def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     case_list = cases()
     path = write_run_report(tmp_path_factory.mktemp("html"), meta(), list(verdicts(case_list)), SKIPPED, case_list)
-    return path.with_name("report.html"), json.loads(path.read_text())
+    return path.with_name("report.html"), load_report(path)
 
 
-def _dom_after(tmp: Path, page: Path, script: str) -> str:
-    """The DOM once the page's own script and then ``script`` have run."""
-    copy = tmp / "driven.html"
-    copy.write_text(page.read_text().replace("</body>", f"<script>{script}</script></body>"))
+def _dom_after(tmp: Path, page: Path, script: str, name: str = "driven") -> str:
+    """The DOM once the page has drawn its grid and then ``script`` has run."""
+    copy = page.with_name(f"{name}.html")
+    ready = "(function go() { if (document.body.hasAttribute('data-ready')) { " + script + " } else setTimeout(go, 10); })();"
+    copy.write_text(page.read_text().replace("</body>", f"<script>{ready}</script></body>"))
     result = _run(tmp, "--dump-dom", copy.as_uri())
     assert result.returncode == 0, result.stderr[-2000:]
+    assert 'data-ready="yes"' in result.stdout, "the page never drew its grid"
     return result.stdout
 
 
@@ -111,7 +117,7 @@ def test_screenshot_shows_the_coloured_matrix(tmp_path: Path, report: tuple[Path
 
 def test_clicking_a_failed_cell_shows_evidence_and_explanation(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
     page, doc = report
-    dom = _dom_after(tmp_path, page, "document.querySelector('.cell.v-fail').click();")
+    dom = _dom_after(tmp_path, page, "document.querySelector('.cell.v-fail').click();", "click")
     detail = dom[dom.index('<aside id="detail"'):dom.index("</aside>")]
     failed = next(r for r in doc["results"] if r["status"] == "fail")
     assert failed["case"] == WRONG_PLAINTEXT
@@ -126,7 +132,7 @@ def test_clicking_a_failed_cell_shows_evidence_and_explanation(tmp_path: Path, r
 def test_filters_narrow_the_matrix(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
     page, doc = report
     script = ("const s = document.getElementById('f-client'); s.value = 'plaintext'; s.dispatchEvent(new Event('change'));")
-    dom = _dom_after(tmp_path, page, script)
+    dom = _dom_after(tmp_path, page, script, "filter")
     plaintext = sum(1 for r in doc["results"] if r["dimensions"].get("client") == "plaintext")
     assert 0 < plaintext < len(doc["results"])
     assert len(re.findall(r'<button class="cell ', dom)) == plaintext
@@ -139,7 +145,7 @@ def test_every_probe_is_a_cell_and_hostile_text_stays_text(tmp_path: Path, repor
     script = ("document.body.setAttribute('data-scripts', document.scripts.length);"
               "document.body.setAttribute('data-bold', document.querySelectorAll('#matrix b, #detail b').length);"
               f"document.querySelector('.cell[aria-label^={selector}]').click();")
-    dom = _dom_after(tmp_path, page, script)
+    dom = _dom_after(tmp_path, page, script, "hostile")
     assert 'data-scripts="4"' in dom  # the data and vocabulary blocks, the page's script, this test's script: nothing injected
     assert 'data-bold="0"' in dom  # '<b>STRICT</b>' in a dimension was shown as text, not markup
     assert "&lt;script&gt;alert" in dom  # and the hostile case ID is displayed, as text

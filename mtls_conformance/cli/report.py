@@ -9,13 +9,15 @@ from typing import Any
 
 from mtls_conformance.errors import InputError
 
+FAILED_LINES = 50  # failed cases printed; report.yaml and the page list them all
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "report",
         help="re-render the HTML report of a results directory and print its summary",
-        description="Validate results/<run-id>/report.json against the report schema, rewrite report.html beside it "
-        "(or at --html OUT), and print the summary.",
+        description="Validate results/<run-id>/report.json against the report schema (2.x, or an older 1.x report), rewrite "
+        "report.html and its data/ folder beside it (or at --html OUT), and print the summary.",
     )
     p.add_argument("report", metavar="RESULTS", help="results/<run-id> folder or its report.json")
     p.add_argument("--html", metavar="OUT", help="write the HTML here instead of beside report.json")
@@ -33,20 +35,22 @@ def summary_text(doc: dict[str, Any]) -> str:
         f"  probes: {s['probes']['total']} ({s['probes']['passed']} passed, {s['probes']['failed']} failed, {s['probes']['errors']} not observed)",
         "  observed: " + ", ".join(f"{k} {v}" for k, v in s["observed"].items()),
     ]
-    lines += [f"  failed: {c}" for c in doc["failed_cases"]]
+    failed = doc["failed_cases"]
+    lines += [f"  failed: {c}" for c in failed[:FAILED_LINES]]
+    if len(failed) > FAILED_LINES:
+        lines.append(f"  ... and {len(failed) - FAILED_LINES} more failed cases (report.yaml lists every failed probe)")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mtls_conformance.report.html import render_report_html  # imported here so other subcommands start fast
-    from mtls_conformance.report.store import HTML_NAME, load_report, resolve_report_path
+    from mtls_conformance.report.store import HTML_NAME, load_report, resolve_report_path, write_html  # here: other subcommands start fast
 
     path = resolve_report_path(args.report)
     doc = load_report(path)
     out = Path(args.html) if args.html else path.parent / HTML_NAME
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_report_html(doc), encoding="utf-8")
+        write_html(out, doc)  # the page and data/ beside it
     except OSError as exc:
         raise InputError("--html", f"cannot write {out} ({exc.strerror})", "choose a writable path") from None
     if args.format == "json":

@@ -1,18 +1,32 @@
-"""report.html: one self-contained page (inline CSS and JS, no network) with the whole matrix at a glance.
+"""report.html and its data/ folder: a page that opens at any report size, from file:// or a web server.
 
-The server side writes only escaped text; the data travels as JSON inside a script element with '<', '>'
-and '&' escaped, and the page's script inserts every string with textContent.
+The page itself carries only what the first screen needs: the verdict, the counts, the failed and unobserved probes
+(and failed checks) with a one-line why and the rule, written server-side as escaped HTML; plus a compact,
+gzip-compressed summary of every probe (case, probe, verdict, outcomes) for the grid and the filters. The details of
+each probe (expectation, evidence, explanation, probe output) stay in data/part-NNN.js files beside the page, one per
+run of consecutive cases, each loaded by a script element only when a probe of it is opened: fetch() is refused on
+file:// pages, a script element is not. Each part calls ``mtlsReportPart(n, "<base64 gzip>")``.
+
+Every string reaches the page as escaped text or through textContent, never as markup.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from mtls_conformance.outcomes import vocabulary
+from mtls_conformance.outcomes import Status, describe, vocabulary
+from mtls_conformance.report.compact import case_table, encode
+from mtls_conformance.report.document import dimensions_from_id
+
+DATA_DIR = "data"
+PART_PROBES = 500  # probes per data part (a part never splits a case)
+ATTENTION_ROWS = 200  # failed or unobserved probes listed on the first screen; the filters reach the rest
 
 
 def _asset(name: str) -> str:
@@ -30,11 +44,10 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return "".join(values[p] if i % 2 else p for i, p in enumerate(parts))
 
 
-def page(title: str, header: str, summary: str, data: Any, script: str) -> str:
-    return fill(_asset("matrix.html"), {
-        "TITLE": html.escape(title), "CSS": _asset("matrix.css"), "HEADER": header, "SUMMARY": summary,
-        "DATA": embed_json(data), "VOCABULARY": embed_json(vocabulary()), "JS": script,
-    })
+def packed(data: Any) -> str:
+    """JSON, gzip-compressed (reproducibly) and base64-encoded: the page inflates it with DecompressionStream."""
+    raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
 def _e(value: Any) -> str:
@@ -70,7 +83,7 @@ def _summary(doc: Mapping[str, Any]) -> str:
     ]
     text = "".join(f'<div class="stat {cls}"><span class="n">{_e(n)}</span><span class="l">{_e(label)}</span></div>'
                    for cls, n, label in stats)
-    return text + _checks(doc)
+    return text
 
 
 def _checks(doc: Mapping[str, Any]) -> str:
@@ -78,20 +91,125 @@ def _checks(doc: Mapping[str, Any]) -> str:
     checks = doc.get("checks") or []
     if not checks:
         return ""
-    rows = []
+    rows: list[str] = []
     for c in checks:
         facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in c.get("facts", {}).items())
         problems = "".join(f"<li>{_e(p)}</li>" for p in c.get("problems", []))
-        rows.append(f'<tr class="{_e(c["status"])}"><td>{_e(c["case"])}</td><td>{_e(c["kind"])}</td>'
+        rows.append(f'<tr id="check-{len(rows)}" class="{_e(c["status"])}"><td>{_e(c["case"])}</td><td>{_e(c["kind"])}</td>'
                     f'<td><b>{_e(c["status"])}</b></td><td>{_e(facts)}</td><td><ul>{problems}</ul></td></tr>')
-    return ('<table class="checks"><caption>checks judged as a whole</caption><tr><th>case</th><th>kind</th>'
-            "<th>status</th><th>facts</th><th>problems</th></tr>" + "".join(rows) + "</table>")
+    return ('<section class="list"><table class="checks"><caption>checks judged as a whole</caption><tr><th>case</th><th>kind</th>'
+            "<th>status</th><th>facts</th><th>problems</th></tr>" + "".join(rows) + "</table></section>")
 
 
-def render_report_html(doc: Mapping[str, Any]) -> str:
+def _why(r: Mapping[str, Any]) -> str:
+    """One line: why this probe did not pass."""
+    if r["problems"]:
+        return str(r["problems"][0])
+    if r["status"] == Status.ERROR:
+        first = (r["observed"]["raw"] or "").strip().splitlines()
+        return "could not be observed" + (f": {first[0][:160]}" if first else "")
+    return f"expected {describe(r['expected']['outcome'])}, observed {describe(r['observed']['outcome'])}"
+
+
+def deciding_rule(r: Mapping[str, Any]) -> str | None:
+    """The rule that decided the expectation: the last explanation step that is not about how the outcome is read."""
+    steps = [str(s["rule"]) for s in r["explanation"]]
+    deciding = [s for s in steps if not s.startswith("outcome.")]
+    found = deciding or steps or [str(x) for x in r["expected"]["rules"]]
+    return found[-1] if found else None
+
+
+def _link(text: str, href: str, title: str = "") -> str:
+    safe = href if href.startswith(("https://", "http://")) else "#"
+    extra = f' title="{_e(title)}"' if title else ""
+    return f'<a href="{_e(safe)}" target="_blank" rel="noopener noreferrer"{extra}>{_e(text)}</a>'
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.!~*'()")
+
+
+def _component(text: str) -> str:
+    """JavaScript's encodeURIComponent (the page builds the same links; the pure core imports no URL library)."""
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in text.encode("utf-8"))
+
+
+def _hash(case: str, probe: str | None = None) -> str:
+    return "#case=" + _component(case) + ("&probe=" + _component(probe) if probe else "")
+
+
+def _attention(doc: Mapping[str, Any]) -> str:
+    """The first screen's list: every failed or unobserved probe and failed check, each with why, rule and a link."""
+    bad = [r for r in doc["results"] if r["status"] != Status.PASS]
+    bad_checks = [(i, c) for i, c in enumerate(doc.get("checks") or []) if c["status"] != Status.PASS]
+    total = len(bad) + len(bad_checks)
+    if not total:
+        ran = doc["summary"]["probes"]["total"]
+        text = f"All {ran} probes and every check passed." if ran else "No probe ran."
+        return f'<section id="attention" class="ok"><h2>Nothing failed</h2><p>{_e(text)}</p></section>'
+    rows = []
+    for i, c in bad_checks:
+        why = c["problems"][0] if c["problems"] else f"the {c['kind']} check did not pass"
+        rows.append(f'<tr class="{_e(c["status"])}"><td><span class="badge c-{_e(c["status"])}">{_e(c["status"])}</span></td>'
+                    f'<td><div class="mono what">{_e(c["case"])}</div><div class="hint">{_e(c["kind"])} check (whole case)</div></td>'
+                    f'<td class="why">{_e(why)}</td><td></td><td><a href="#check-{i}">details</a></td></tr>')
+    for r in bad[:ATTENTION_ROWS]:
+        rule_id = deciding_rule(r)
+        rule = doc["rules"].get(rule_id, {}) if rule_id else {}
+        rule_cell = _link(rule_id, rule.get("source", ""), rule.get("says", "")) if rule_id else ""
+        rows.append(f'<tr class="{_e(r["status"])}"><td><span class="badge c-{_e(r["status"])}">{_e(r["status"])}</span></td>'
+                    f'<td><div class="mono what">{_e(r["case"])}</div><div class="mono hint">{_e(r["probe"])}</div></td>'
+                    f'<td class="why">{_e(_why(r))}</td><td class="rule">{rule_cell}</td>'
+                    f'<td><a class="details" href="{_e(_hash(r["case"], r["probe"]))}">details</a></td></tr>')
+    more = ""
+    if len(bad) > ATTENTION_ROWS:
+        more = (f'<p class="hint">and {len(bad) - ATTENTION_ROWS} more failed or unobserved probes: open "Filters and grouping" '
+                "below and choose verdict fail or error.</p>")
+    fails = sum(1 for r in bad if r["status"] == Status.FAIL) + sum(1 for _, c in bad_checks if c["status"] == Status.FAIL)
+    head = f"Needs attention: {fails} failed, {total - fails} not observed"
+    return (f'<section id="attention"><h2>{_e(head)}</h2><table class="attention"><thead><tr><th>verdict</th><th>case / probe</th>'
+            f"<th>why</th><th>rule</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>{more}</section>")
+
+
+def _parts(results: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
+    """[start, end) ranges of consecutive probes, about PART_PROBES each, never splitting a case."""
+    ranges, start = [], 0
+    for i in range(1, len(results) + 1):
+        if i == len(results) or (i - start >= PART_PROBES and results[i]["case"] != results[i - 1]["case"]):
+            ranges.append((start, i))
+            start = i
+    return ranges
+
+
+def part_name(n: int) -> str:
+    return f"part-{n:03d}.js"
+
+
+def render_report_site(doc: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """The page and its data parts (file name -> text) for the expanded report ``doc``."""
+    results = doc["results"]
+    cases, dims, case_of = case_table(results, dimensions_from_id)
+    ranges = _parts(results)
+    parts: dict[str, str] = {}
+    probes: list[list[Any]] = []
+    memo: dict[int, tuple[Any, str]] = {}
+    for n, (start, end) in enumerate(ranges, 1):
+        chunk = results[start:end]
+        parts[part_name(n)] = f"mtlsReportPart({n},\"{packed({'first': start, **encode(chunk, case_of[start:end], memo)})}\");\n"
+        for r, case in zip(chunk, case_of[start:end], strict=True):
+            e, o = r["expected"], r["observed"]
+            probes.append([case, r["probe"], r["status"], e["outcome"], o["outcome"], e["category"], o["category"],
+                           e.get("server_mode"), e.get("client_sends"), n])
+    summary = {k: doc[k] for k in ("run", "mesh", "result", "summary", "skipped", "version_facts", "rules")}
+    summary.update(checks=doc.get("checks") or [], parts={"dir": DATA_DIR, "names": list(parts)},
+                   cases=[[c[0], c[1], dimensions_from_id(c[0]) if c[3] is None else dims[c[3]]] for c in cases], probes=probes)
     mesh = doc["mesh"]
     title = f"mTLS conformance: Istio {mesh['istio_version']} ({mesh['data_plane_mode']}, {mesh['profile']}) run {doc['run']['id']}"
-    return page(title, _header(doc), _summary(doc), doc, _asset("matrix.js"))
+    text = fill(_asset("matrix.html"), {
+        "TITLE": html.escape(title), "CSS": _asset("matrix.css"), "HEADER": _header(doc), "SUMMARY": _summary(doc),
+        "ATTENTION": _attention(doc), "CHECKS": _checks(doc), "DATA": packed(summary), "VOCABULARY": embed_json(vocabulary()),
+        "JS": _asset("matrix.js"),
+    })
+    return text, parts
 
 
 _PLAIN_PAGE = """<!doctype html>

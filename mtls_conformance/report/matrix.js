@@ -1,12 +1,17 @@
-// mtls-conformance report matrix. Reads the embedded report JSON; every string reaches the page through
-// textContent or attribute setters, never as markup.
+// mtls-conformance report page. The first screen (verdict, counts, what needs attention) is plain HTML; this script
+// inflates the compact summary (every probe's case, verdict and outcomes) to draw the grid and the filters, and loads
+// a probe's details from data/part-NNN.js (a script element: Chromium refuses fetch on file:// pages) when it is opened.
+// Every string reaches the page through textContent or attribute setters, never as markup.
 (function () {
   "use strict";
-  const doc = JSON.parse(document.getElementById("report-data").textContent);
-  const results = doc.results;
-  // The outcome vocabulary (mtls_conformance/outcomes.py): outcome, category and verdict words.
   const VOCAB = JSON.parse(document.getElementById("vocabulary").textContent);
   const outcomeWords = (o) => VOCAB.outcomes[o] || o;
+
+  async function inflate(b64) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return JSON.parse(await new Response(stream).text());
+  }
 
   const LABELS = {
     suite: "suite", mesh: "mesh", ns: "namespace", wl: "workload", port: "port-level", dr: "DestinationRule",
@@ -16,50 +21,8 @@
   };
   const POLICY = ["mesh", "ns", "wl", "port"];
   const PATH = ["dr", "auto", "client", "server"];
-  const CASE_DIMS = [];
-  for (const r of results) for (const k of Object.keys(r.dimensions)) if (!CASE_DIMS.includes(k)) CASE_DIMS.push(k);
   const ORDER = ["suite", "mesh", "ns", "wl", "port", "dr", "auto", "client", "server"];
-  CASE_DIMS.sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99) || a.localeCompare(b));
-
-  // Composite axes show only the dimensions that vary in this report, each with a short name.
   const SHORT = { mesh: "mesh", ns: "ns", wl: "workload", port: "port", dr: "DR", auto: "auto mTLS" };
-  const VARYING = CASE_DIMS.filter((k) => new Set(results.filter((r) => k in r.dimensions).map((r) => r.dimensions[k])).size > 1);
-  function joinDims(r, keys) {
-    const parts = [];
-    for (const k of keys.filter((k) => VARYING.includes(k) && k in r.dimensions)) {
-      if (k === "client" || k === "server") continue;
-      parts.push(SHORT[k] + " " + r.dimensions[k]);
-    }
-    const hasEnds = "client" in r.dimensions || "server" in r.dimensions;
-    if (keys.includes("client") && hasEnds && (VARYING.includes("client") || VARYING.includes("server"))) {
-      parts.push((r.dimensions.client || "?") + " → " + (r.dimensions.server || "?"));
-    }
-    return parts.length ? parts.join(" · ") : "(all)";
-  }
-  // Every value the page can group or filter by, per result.
-  function value(r, key) {
-    switch (key) {
-      case "case": return r.case;
-      case "suite": return r.suite || "(none)";
-      case "status": return r.status;
-      case "expected": return r.expected.outcome;
-      case "observed": return r.observed.outcome;
-      case "server_mode": return r.expected.server_mode || "no sidecar";
-      case "client_sends": return r.expected.client_sends;
-      case "target": return r.expected.to + ":" + r.expected.port;
-      case "policy": return joinDims(r, POLICY);
-      case "path": return joinDims(r, PATH);
-      default: return key in r.dimensions ? r.dimensions[key] : "(none)";
-    }
-  }
-  const hasAny = (keys) => keys.some((k) => CASE_DIMS.includes(k));
-  const groupKeys = ["case"].concat(hasAny(POLICY) ? ["policy"] : [], hasAny(PATH) ? ["path"] : [], CASE_DIMS,
-    ["server_mode", "client_sends", "target", "expected", "observed", "status"]);
-  const filterKeys = (results.some((r) => r.suite) ? ["suite"] : []).concat(CASE_DIMS.filter((k) => k !== "suite"),
-    ["server_mode", "client_sends", "expected", "observed", "status"]);
-
-  const state = { rows: hasAny(POLICY) ? "policy" : "case", cols: hasAny(PATH) ? "path" : "target", colour: "observed",
-    filters: {}, search: "", selected: -1 };
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -71,6 +34,48 @@
     for (const c of children || []) node.append(c);
     return node;
   }
+  const sortValues = (vals) => vals.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+
+  let doc, cases, probes, CASE_DIMS, VARYING, state;
+  // A probe of the summary: [case, probe, status, expected, observed, expected category, observed category,
+  // server mode, client sends, part]; its case: [id, suite, dimensions].
+  const P = { case: 0, probe: 1, status: 2, exp: 3, obs: 4, expCat: 5, obsCat: 6, mode: 7, sends: 8, part: 9 };
+  const dimsOf = (p) => cases[p[P.case]][2];
+  const isNamed = (p) => !POLICY.concat(PATH).some((k) => k in dimsOf(p));
+
+  function joinDims(d, keys) {
+    const parts = [];
+    for (const k of keys.filter((k) => VARYING.includes(k) && k in d)) {
+      if (k === "client" || k === "server") continue;
+      parts.push(SHORT[k] + " " + d[k]);
+    }
+    if (keys.includes("client") && ("client" in d || "server" in d) && (VARYING.includes("client") || VARYING.includes("server"))) {
+      parts.push((d.client || "?") + " → " + (d.server || "?"));
+    }
+    return parts.length ? parts.join(" · ") : "(same everywhere)";
+  }
+  function target(p) {
+    const probe = p[P.probe], arrow = probe.indexOf("->");
+    return arrow >= 0 ? probe.slice(arrow + 2) : probe;
+  }
+  function value(p, key) {
+    const d = dimsOf(p);
+    switch (key) {
+      case "case": return cases[p[P.case]][0];
+      case "suite": return cases[p[P.case]][1] || "(none)";
+      case "status": return p[P.status];
+      case "expected": return p[P.exp];
+      case "observed": return p[P.obs];
+      case "server_mode": return p[P.mode] || "no sidecar";
+      case "client_sends": return p[P.sends] || "(none)";
+      case "target": return target(p);
+      case "policy": return joinDims(d, POLICY);
+      case "path": return joinDims(d, PATH);
+      default: return key in d ? d[key] : "(none)";
+    }
+  }
+
+  // ---- controls (inside the collapsed "Filters and grouping") -----------------------------------------------------
   function select(id, label, options, current, onChange) {
     const s = el("select", { id: id });
     for (const [v, text] of options) {
@@ -81,12 +86,11 @@
     s.addEventListener("change", () => onChange(s.value));
     return el("label", { for: id }, [label, s]);
   }
-  function sortValues(vals) {
-    return vals.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-  }
-
-  // ---- controls --------------------------------------------------------------------------------------
   function buildControls() {
+    const hasAny = (keys) => keys.some((k) => CASE_DIMS.includes(k));
+    const groupKeys = ["case"].concat(hasAny(POLICY) ? ["policy"] : [], hasAny(PATH) ? ["path"] : [], CASE_DIMS,
+      ["server_mode", "client_sends", "target", "expected", "observed", "status"]);
+    const filterKeys = ["suite"].concat(CASE_DIMS.filter((k) => k !== "suite"), ["server_mode", "client_sends", "expected", "observed", "status"]);
     const box = document.getElementById("controls");
     const views = el("div", { class: "group" });
     const groupOptions = groupKeys.map((k) => [k, LABELS[k] || k]);
@@ -97,7 +101,7 @@
     const filters = el("div", { class: "group", id: "filters" });
     for (const key of filterKeys) {
       const counts = {};
-      for (const r of results) counts[value(r, key)] = (counts[value(r, key)] || 0) + 1;
+      for (const p of probes) { const v = value(p, key); counts[v] = (counts[v] || 0) + 1; }
       const values = sortValues(Object.keys(counts));
       if (values.length < 2 && key !== "status") continue;
       const options = [["", "all"]].concat(values.map((v) => [v, v + " (" + counts[v] + ")"]));
@@ -109,81 +113,115 @@
     const search = el("input", { id: "search", type: "search", placeholder: "case or probe contains…" });
     search.addEventListener("input", () => { state.search = search.value.trim().toLowerCase(); render(); });
     filters.append(el("label", { for: "search" }, ["search", search]));
-    box.append(views, el("div", { class: "sep" }), filters, el("span", { id: "shown" }));
+    box.append(views, el("div", { class: "sep" }), filters);
   }
-
-  function visible(r) {
-    for (const [k, v] of Object.entries(state.filters)) if (value(r, k) !== v) return false;
-    if (state.search && !(r.case + " " + r.probe).toLowerCase().includes(state.search)) return false;
+  function visible(p) {
+    for (const [k, v] of Object.entries(state.filters)) if (value(p, k) !== v) return false;
+    if (state.search && !(cases[p[P.case]][0] + " " + p[P.probe]).toLowerCase().includes(state.search)) return false;
     return true;
   }
 
-  function legend() {
+  function legend(shown) {
     const box = document.getElementById("legend");
     box.textContent = "";
     const refusals = Object.keys(VOCAB.outcomes).filter((o) => o.startsWith("refused:")).map((o) => o.slice("refused:".length));
     const entries = Object.entries(state.colour === "status" ? VOCAB.statuses : VOCAB.categories)
       .map(([k, words]) => [k, k === "refused" ? words + " (" + refusals.join(" / ") + ")" : words]);
-    box.append(el("span", { text: (state.colour === "status" ? "verdict" : state.colour + " outcome") + ":" }));
+    box.append(el("b", { id: "shown", text: "showing " + shown + " of " + probes.length + " probes" }));
+    box.append(el("span", { text: "colour: " + (state.colour === "status" ? "verdict" : state.colour + " outcome") }));
     for (const [cls, text] of entries) box.append(el("span", {}, [el("span", { class: "sw c-" + cls }), text]));
     const ring = el("span", { class: "sw c-" + (state.colour === "status" ? "fail" : "mtls") });
     ring.style.boxShadow = "0 0 0 2px var(--fail)";
-    box.append(el("span", {}, [ring, "red ring / ✕: the verdict failed"]));
+    box.append(el("span", {}, [ring, "red ring ✕ failed, amber ring ? not observed"]));
+    const n = Object.keys(state.filters).length + (state.search ? 1 : 0);
+    document.getElementById("active").textContent = n ? "(" + n + " active)" : "";
   }
-
-  function colourOf(r) {
-    if (state.colour === "status") return r.status === "error" ? "error" : r.status;
-    return state.colour === "expected" ? r.expected.category : r.observed.category;
+  function colourOf(p) {
+    if (state.colour === "status") return p[P.status];
+    return state.colour === "expected" ? p[P.expCat] : p[P.obsCat];
   }
+  const stacked = (label) => label.split(" · ").map((part) => el("div", { text: part }));
 
-  // A composite label ("mesh STRICT · DR none") on stacked lines keeps the columns narrow.
-  function stacked(label) {
-    return label.split(" · ").map((part) => el("div", { text: part }));
-  }
-
-  // ---- the matrix --------------------------------------------------------------------------------------
-  function render() {
-    const shown = [];
-    results.forEach((r, i) => { if (visible(r)) shown.push(i); });
-    document.getElementById("shown").textContent = "showing " + shown.length + " of " + results.length + " probes";
-    legend();
-    const rowVals = sortValues([...new Set(shown.map((i) => value(results[i], state.rows)))]);
-    const colVals = sortValues([...new Set(shown.map((i) => value(results[i], state.cols)))]);
-    const wrap = document.getElementById("matrix");
-    wrap.textContent = "";
-    if (!shown.length) { wrap.append(el("p", { class: "empty", text: "No probe matches the filters." })); return; }
-    const brief = (k) => ({ policy: "server policy", path: "client path" })[k] || LABELS[k] || k;
-    const corner = el("th", { class: "corner" }, [el("div", { text: "rows: " + brief(state.rows) }),
-      el("div", { text: "columns: " + brief(state.cols) })]);
-    const head = el("tr", {}, [corner]);
+  // ---- the grids: matrix cases by their coordinates, named cases one row per case -----------------------------
+  function grid(idxs, rowKey, colKey, corner) {
+    const rowVals = sortValues([...new Set(idxs.map((i) => value(probes[i], rowKey)))]);
+    const colVals = sortValues([...new Set(idxs.map((i) => value(probes[i], colKey)))]);
+    const rowAt = new Map(rowVals.map((v, n) => [v, n])), colAt = new Map(colVals.map((v, n) => [v, n]));
+    const buckets = rowVals.map(() => colVals.map(() => []));
+    for (const i of idxs) buckets[rowAt.get(value(probes[i], rowKey))][colAt.get(value(probes[i], colKey))].push(i);
+    const head = el("tr", {}, [el("th", { class: "corner" }, corner)]);
     for (const c of colVals) head.append(el("th", {}, stacked(c)));
     const body = el("tbody");
-    for (const rv of rowVals) {
+    rowVals.forEach((rv, r) => {
       const tr = el("tr", {}, [el("th", {}, stacked(rv))]);
-      for (const cv of colVals) {
+      colVals.forEach((_, c) => {
         const cells = el("div", { class: "cells" });
-        for (const i of shown) {
-          const r = results[i];
-          if (value(r, state.rows) !== rv || value(r, state.cols) !== cv) continue;
+        for (const i of buckets[r][c]) {
+          const p = probes[i], st = p[P.status];
           const b = el("button", {
-            class: "cell c-" + colourOf(r) + " v-" + r.status + (i === state.selected ? " selected" : ""),
-            type: "button", "data-idx": String(i),
-            title: r.case + "\n" + r.probe + "\nexpected " + r.expected.outcome + ", observed " + r.observed.outcome + " → " + r.status,
-            "aria-label": r.case + " " + r.probe + " " + r.status,
+            class: "cell c-" + colourOf(p) + " v-" + st + (i === state.selected ? " selected" : ""), type: "button", "data-idx": String(i),
+            title: cases[p[P.case]][0] + "\n" + p[P.probe] + "\nexpected " + p[P.exp] + ", observed " + p[P.obs] + " → " + st,
+            "aria-label": cases[p[P.case]][0] + " " + p[P.probe] + " " + st,
           });
-          if (r.status === "fail") b.textContent = "✕";
-          else if (r.status === "error") b.textContent = "?";
-          b.addEventListener("click", () => choose(i));
+          if (st === "fail") b.textContent = "✕"; else if (st === "error") b.textContent = "?";
           cells.append(b);
         }
         tr.append(el("td", {}, [cells]));
-      }
+      });
       body.append(tr);
+    });
+    return el("table", { class: "matrix" }, [el("thead", {}, [head]), body]);
+  }
+  function render() {
+    const matrix = [], named = [];
+    probes.forEach((p, i) => { if (visible(p)) (isNamed(p) ? named : matrix).push(i); });
+    legend(matrix.length + named.length);
+    const brief = (k) => ({ policy: "server policy", path: "client path" })[k] || LABELS[k] || k;
+    const wrap = document.getElementById("matrix"), nbox = document.getElementById("named");
+    wrap.textContent = ""; nbox.textContent = "";
+    if (!matrix.length && !named.length) { wrap.append(el("p", { class: "empty", text: "No probe matches the filters." })); return; }
+    if (matrix.length) {
+      wrap.append(el("h2", { text: "Matrix cases (" + matrix.length + " probes)" }),
+        grid(matrix, state.rows, state.cols, [el("div", { text: "rows: " + brief(state.rows) }), el("div", { text: "columns: " + brief(state.cols) })]));
     }
-    wrap.append(el("table", { class: "matrix" }, [el("thead", {}, [head]), body]));
+    if (named.length) {
+      // Named cases have no matrix coordinates: one row per case, one column per probe target.
+      nbox.append(el("h2", { text: "Named cases (" + named.length + " probes)" }),
+        grid(named, "case", "target", [el("div", { text: "rows: case" }), el("div", { text: "columns: target" })]));
+    }
   }
 
-  // ---- the detail panel ----------------------------------------------------------------------------------
+  // ---- details, loaded per data part ------------------------------------------------------------------------
+  const parts = {}, waiting = {};
+  window.mtlsReportPart = function (n, b64) {
+    inflate(b64).then((data) => { parts[n] = data; (waiting[n] || []).forEach((w) => w.ok(data)); delete waiting[n]; },
+      (err) => (waiting[n] || []).forEach((w) => w.fail(err)));
+  };
+  function loadPart(n) {
+    if (parts[n]) return Promise.resolve(parts[n]);
+    return new Promise((ok, fail) => {
+      const first = !waiting[n];
+      (waiting[n] = waiting[n] || []).push({ ok: ok, fail: fail });
+      if (!first) return;
+      const s = el("script", { src: doc.parts.dir + "/" + doc.parts.names[n - 1] });
+      s.onerror = () => { (waiting[n] || []).forEach((w) => w.fail(new Error("not found"))); delete waiting[n]; };
+      document.body.append(s);
+    });
+  }
+  function expand(data, i) {
+    const row = data.results.rows[i - data.first], pool = data.pool;
+    const [c, p, status, e, o, w, duration, ev, st, pr, convergence] = row;
+    const exp = pool.expected[e];
+    const unpack = (how, v) => how === "text" ? (v === null ? null : pool.text[v]) : (how === "list" ? pool.lists[v] : v);
+    const expected = Array.isArray(exp) ? Object.fromEntries(data.expected_keys.map(([k, how], n) => [k, unpack(how, exp[n])])) : exp;
+    return {
+      case: cases[c][0], probe: pool.probe[p], suite: cases[c][1], dimensions: cases[c][2], status: status, expected: expected,
+      observed: Object.assign({}, pool.observed[o], { duration_s: duration, raw: pool.raw[w] }),
+      evidence: pool.evidence_list[ev].map((x) => pool.evidence[x]), convergence_s: convergence,
+      problems: pool.problems[pr].map((x) => pool.problem[x]), explanation: pool.explanation[st].map((x) => pool.step[x]),
+    };
+  }
+
   function kv(rows) {
     const t = el("table", { class: "kv" });
     for (const [k, v] of rows) {
@@ -196,90 +234,86 @@
     const safe = /^https?:\/\//.test(href) ? href : "#";
     return el("a", { href: safe, target: "_blank", rel: "noopener noreferrer", text: text });
   }
-  function rule(id) {
-    return doc.rules[id] || { says: "", source: "" };
-  }
-  function badge(status) {
-    return el("span", { class: "badge c-" + (status === "error" ? "error" : status), text: VOCAB.statuses[status] || status });
-  }
+  const rule = (id) => doc.rules[id] || { says: "", source: "" };
+  const badge = (status) => el("span", { class: "badge c-" + status, text: VOCAB.statuses[status] || status });
 
-  function choose(i) {
-    state.selected = i;
+  function openPanel(children) {
+    const box = document.getElementById("detail");
+    box.hidden = false;
+    document.getElementById("main").classList.add("with-detail");
+    box.textContent = "";
+    const close = el("button", { class: "close", type: "button", title: "close the details", text: "×" });
+    close.addEventListener("click", () => {
+      box.hidden = true; document.getElementById("main").classList.remove("with-detail");
+      state.selected = -1; markSelected();
+      history.replaceState(null, "", location.pathname + location.search);
+    });
+    box.append(close, ...children);
+    return box;
+  }
+  function markSelected() {
     for (const b of document.querySelectorAll(".cell.selected")) b.classList.remove("selected");
-    const b = document.querySelector('.cell[data-idx="' + i + '"]');
+    const b = document.querySelector('.cell[data-idx="' + state.selected + '"]');
     if (b) b.classList.add("selected");
-    showDetail(results[i]);
-    const hash = "#case=" + encodeURIComponent(results[i].case) + "&probe=" + encodeURIComponent(results[i].probe);
+  }
+  function choose(i, scroll) {
+    state.selected = i;
+    markSelected();
+    const p = probes[i];
+    const hash = "#case=" + encodeURIComponent(cases[p[P.case]][0]) + "&probe=" + encodeURIComponent(p[P.probe]);
     if (location.hash !== hash) history.replaceState(null, "", hash);
+    const box = openPanel([el("h2", { text: cases[p[P.case]][0] }), el("div", { class: "mono", text: p[P.probe] }),
+      el("p", { class: "hint", text: "Loading the details…" })]);
+    if (scroll) document.getElementById("main").scrollIntoView({ block: "start" });
+    loadPart(p[P.part]).then((data) => { if (state.selected === i) showDetail(expand(data, i)); }, () => {
+      box.append(el("p", { class: "problems", text: "Could not load " + doc.parts.dir + "/" + doc.parts.names[p[P.part] - 1] +
+        ": keep the data folder beside this page (report.json holds the same details)." }));
+    });
   }
 
   function showDetail(r) {
-    const box = document.getElementById("detail");
-    box.textContent = "";
     const e = r.expected, o = r.observed;
-    box.append(el("h2", { text: r.case }), el("div", { class: "mono", text: r.probe }), el("p", {}, [badge(r.status)]));
+    const parts = [el("h2", { text: r.case }), el("div", { class: "mono", text: r.probe }), el("p", {}, [badge(r.status)])];
     const exp = el("div", {}, [el("div", { class: "hint", text: "expected (engine)" }), el("div", { class: "big", text: outcomeWords(e.outcome) }),
       el("div", { class: "mono", text: e.outcome })]);
     const obs = el("div", {}, [el("div", { class: "hint", text: "observed" }), el("div", { class: "big", text: outcomeWords(o.outcome) }),
       el("div", { class: "mono", text: o.outcome })]);
-    box.append(el("div", { class: "cmp" }, [exp, obs]));
-    if (r.problems.length) {
-      box.append(el("h3", { text: "why it failed" }), el("ul", { class: "problems" }, r.problems.map((p) => el("li", { text: p }))));
-    }
-    box.append(el("h3", { text: "expected" }), kv([
+    parts.push(el("div", { class: "cmp" }, [exp, obs]));
+    if (r.problems.length) parts.push(el("h3", { text: "why it failed" }), el("ul", { class: "problems" }, r.problems.map((p) => el("li", { text: p }))));
+    parts.push(el("h3", { text: "expected" }), kv([
       ["server mode", e.server_mode || "no sidecar"], ["client sends", e.client_sends], ["address", e.address + " port " + e.port],
       ["target port", e.target_port], ["protocol", e.protocol], ["client identity", e.client_principal], ["server identity", e.server_principal],
     ]));
-    box.append(el("h3", { text: "observed" }), kv([
+    parts.push(el("h3", { text: "observed" }), kv([
       ["probe outcome", o.probe_outcome], ["HTTP status", o.http_status], ["curl exit", o.curl_exit],
       ["mTLS", o.mtls === null ? "unknown" : (o.mtls ? "yes" : "no")], ["X-Forwarded-Client-Cert", o.xfcc],
       ["client identity", o.client_identity], ["server identity", o.server_identity],
       ["probe duration", o.duration_s === null ? null : o.duration_s + " s"],
       ["convergence", r.convergence_s === null ? "not measured" : r.convergence_s + " s"],
     ]));
-    box.append(el("h3", { text: "evidence" }));
-    if (!r.evidence.length) box.append(el("p", { class: "hint", text: "No evidence beyond the probe itself." }));
+    parts.push(el("h3", { text: "evidence" }));
+    if (!r.evidence.length) parts.push(el("p", { class: "hint", text: "No evidence beyond the probe itself." }));
     for (const ev of r.evidence) {
       const says = ev.says_mtls === null ? "cannot tell" : (ev.says_mtls ? "says mTLS" : "says plaintext");
-      box.append(kv([["source", ev.source + " (" + says + ")"], ["detail", ev.detail], ["artefact", ev.artefact]]));
+      parts.push(kv([["source", ev.source + " (" + says + ")"], ["detail", ev.detail], ["artefact", ev.artefact]]));
     }
-    box.append(el("h3", { text: "engine explanation" }));
-    box.append(el("ol", { class: "steps" }, r.explanation.map((s) => el("li", {}, [
+    parts.push(el("h3", { text: "engine explanation" }), el("ol", { class: "steps" }, r.explanation.map((s) => el("li", {}, [
       el("div", { text: s.detail }), el("div", { class: "rule" }, [link(s.rule, rule(s.rule).source)]),
     ]))));
-    box.append(el("h3", { text: "rules applied" }));
-    box.append(el("ul", {}, e.rules.map((id) => {
+    parts.push(el("h3", { text: "rules applied" }), el("ul", {}, e.rules.map((id) => {
       const ru = rule(id);
       const item = el("li", { class: "rule" }, [link(id, ru.source), ": " + ru.says]);
       if (ru.contradiction) item.append(el("div", { class: "hint", text: "docs vs code: " + ru.contradiction }));
       return item;
     })));
     const dims = Object.entries(r.dimensions);
-    if (dims.length || r.features.length) {
-      box.append(el("h3", { text: "case" }), el("div", { class: "chips" },
-        dims.map(([k, v]) => el("span", { class: "chip", text: (LABELS[k] || k) + ": " + v })).concat(r.features.map((f) => el("span", { class: "chip", text: f })))));
-    }
-    box.append(el("h3", { text: "probe output" }), el("pre", { text: o.raw || "(empty)" }));
+    if (dims.length) parts.push(el("h3", { text: "case" }), el("div", { class: "chips" }, dims.map(([k, v]) => el("span", { class: "chip", text: (LABELS[k] || k) + ": " + v }))));
+    parts.push(el("h3", { text: "probe output" }), el("pre", { text: o.raw || "(empty)" }));
+    openPanel(parts);
   }
 
-  // ---- lists below the matrix ------------------------------------------------------------------------------
+  // ---- lists below the grid --------------------------------------------------------------------------------
   function buildLists() {
-    const failed = document.getElementById("failures");
-    const bad = [];
-    results.forEach((r, i) => { if (r.status === "fail" || r.status === "error") bad.push(i); });
-    failed.append(el("h2", { text: "Failed or unobserved probes (" + bad.length + ")" }));
-    if (!bad.length) failed.append(el("p", { class: "empty", text: "None." }));
-    else {
-      const t = el("table");
-      t.append(el("tr", {}, ["case", "probe", "expected", "observed"].map((h) => el("th", { text: h }))));
-      for (const i of bad) {
-        const r = results[i];
-        const go = el("button", { class: "link", type: "button", text: r.case });
-        go.addEventListener("click", () => choose(i));
-        t.append(el("tr", {}, [el("td", {}, [go]), el("td", { class: "mono", text: r.probe }), el("td", { text: outcomeWords(r.expected.outcome) }), el("td", { text: outcomeWords(r.observed.outcome) })]));
-      }
-      failed.append(t);
-    }
     const skipped = document.getElementById("skipped");
     skipped.append(el("h2", { text: "Skipped cases (" + doc.skipped.length + ")" }));
     if (!doc.skipped.length) skipped.append(el("p", { class: "empty", text: "None." }));
@@ -289,9 +323,6 @@
       for (const s of doc.skipped) t.append(el("tr", {}, [el("td", { class: "mono", text: s.case }), el("td", { text: s.reason })]));
       skipped.append(t);
     }
-  }
-
-  function buildFacts() {
     const box = document.getElementById("facts");
     box.append(el("h2", { text: "Version facts for Istio " + doc.mesh.istio_version + " (" + doc.version_facts.length + ")" }));
     const t = el("table");
@@ -303,18 +334,38 @@
     box.append(t);
   }
 
+  let byKey = null;
   function fromHash() {
     const params = new URLSearchParams(location.hash.slice(1));
     const c = params.get("case"), p = params.get("probe");
-    if (!c) return;
-    const i = results.findIndex((r) => r.case === c && (!p || r.probe === p));
-    if (i >= 0) choose(i);
+    if (!c || !probes) return;
+    if (!byKey) { byKey = new Map(); probes.forEach((q, i) => { const k = cases[q[P.case]][0] + "\n" + q[P.probe]; if (!byKey.has(k)) byKey.set(k, i); }); }
+    let i = p ? byKey.get(c + "\n" + p) : undefined;
+    if (i === undefined) i = probes.findIndex((q) => cases[q[P.case]][0] === c && (!p || q[P.probe] === p));
+    if (i >= 0) choose(i, true);
   }
 
-  buildControls();
-  buildLists();
-  buildFacts();
-  render();
-  fromHash();
-  window.addEventListener("hashchange", fromHash);
+  inflate(document.getElementById("report-data").textContent.trim()).then((data) => {
+    doc = data; cases = data.cases; probes = data.probes;
+    CASE_DIMS = [];
+    for (const c of cases) for (const k of Object.keys(c[2])) if (!CASE_DIMS.includes(k)) CASE_DIMS.push(k);
+    CASE_DIMS.sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99) || a.localeCompare(b));
+    VARYING = CASE_DIMS.filter((k) => new Set(cases.filter((c) => k in c[2]).map((c) => c[2][k])).size > 1);
+    const hasAny = (keys) => keys.some((k) => CASE_DIMS.includes(k));
+    state = { rows: hasAny(POLICY) ? "policy" : "case", cols: hasAny(PATH) ? "path" : "target", colour: "observed", filters: {}, search: "", selected: -1 };
+    document.getElementById("matrix").addEventListener("click", onCell);
+    document.getElementById("named").addEventListener("click", onCell);
+    buildControls();
+    buildLists();
+    render();
+    fromHash();
+    window.addEventListener("hashchange", fromHash);
+    document.body.setAttribute("data-ready", "yes");
+  }, (err) => {
+    document.getElementById("matrix").textContent = "This browser could not read the report data (" + err + "); report.json holds the same data.";
+  });
+  function onCell(ev) {
+    const b = ev.target.closest(".cell");
+    if (b) choose(Number(b.getAttribute("data-idx")), false);
+  }
 })();

@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from mtls_conformance import __version__
 
 # The report's identity. Bump SCHEMA_VERSION's major for a breaking change and ship a new schema file;
-# readers check both before trusting a document.
+# readers check both before trusting a document. 2.0 stores the per-probe results compactly (report/compact.py);
+# 1.x reports (report-1.schema.json) are still read.
 API_VERSION = "mtls-conformance/v1"
 KIND = "MeshConformanceReport"
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "2.0"
 SCHEMA_FILE = "report.schema.json"
+SCHEMA_FILES = {1: "report-1.schema.json", 2: SCHEMA_FILE}  # schema major -> the schema file that describes it
 
 
 def _now() -> datetime:

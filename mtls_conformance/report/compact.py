@@ -1,0 +1,231 @@
+"""The compact form of the per-probe results (report.json schema 2.x and the page's data/part-NNN.js files). Pure.
+
+A full-profile run judges over 20,000 probes whose blocks repeat: the same expectation, the same evidence line,
+the same explanation step and the same probe output come back probe after probe. The compact form stores every
+distinct block once, in a pool, and each probe as one row of indices into the pools:
+
+    cases:   [[id, suite, [feature...], dimensions], ...]      (dimensions: an index into pool.dimensions, or null
+                                                               when they are the ones the case ID spells)
+    pool:    {probe: [str], expected: [obj], observed: [obj], raw: [str], evidence: [obj], step: [obj], problem: [str],
+              dimensions: [obj], evidence_list: [[evidence...]], explanation: [[step...]], problems: [[problem...]]}
+    results: {columns: [...ROW_COLUMNS], rows: [[case, probe, status, expected, observed, raw, duration_s,
+                                                evidence_list, explanation, problems, convergence_s], ...]}
+
+Expected blocks are stored as arrays in the order of ``expected_keys`` ([key, how]): how is "text" (an index into
+pool.text, or null), "list" (an index into pool.lists) or "value" (the value itself): keys, principals and rule lists
+were the bulk of a block.
+``expand`` gives back exactly the schema 1.x ``results`` list (the blocks are shared between probes, not copied).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+ROW_COLUMNS = ("case", "probe", "status", "expected", "observed", "raw", "duration_s", "evidence", "explanation", "problems",
+               "convergence_s")
+POOLS = ("probe", "expected", "observed", "raw", "evidence", "step", "problem", "dimensions", "evidence_list", "explanation", "problems",
+         "text", "lists")
+_REFS = {1: "probe", 3: "expected", 4: "observed", 5: "raw", 7: "evidence_list", 8: "explanation", 9: "problems"}  # row position -> pool
+_LIST_OF = {"evidence_list": "evidence", "explanation": "step", "problems": "problem"}  # pooled lists -> the pool of their items
+STATUSES = ("pass", "fail", "error")  # a row's status: the verdicts of mtls_conformance.outcomes.Status
+_OBSERVED_OWN = ("duration_s", "raw")  # per-probe fields kept out of the pooled observed block
+
+
+class _Pool:
+    """Distinct values in first-seen order. Strings and flat values are their own key; other objects are compared by
+    their canonical JSON, computed once per object (an expanded report shares its blocks between probes)."""
+
+    def __init__(self, memo: dict[int, tuple[Any, str]] | None = None) -> None:
+        self.items: list[Any] = []
+        self._index: dict[Any, int] = {}
+        self._seen: dict[int, tuple[Any, int]] = {}  # id(object) -> (the object, kept alive so its id stays its own; index)
+        self._memo = {} if memo is None else memo  # id(object) -> (the object, its canonical JSON); may be shared by pools
+
+    def _put(self, key: Any, value: Any) -> int:
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = len(self.items)
+            self.items.append(value)
+        return found
+
+    def add(self, value: Any) -> int:
+        if isinstance(value, str):
+            return self._put(value, value)
+        seen = self._seen.get(id(value))
+        if seen is not None and seen[0] is value:
+            return seen[1]
+        memo = self._memo.get(id(value))
+        if memo is None or memo[0] is not value:
+            memo = self._memo[id(value)] = (value, json.dumps(value, sort_keys=True, separators=(",", ":")))
+        found = self._put(memo[1], value)
+        self._seen[id(value)] = (value, found)
+        return found
+
+    def add_flat(self, key: tuple[Any, ...], value: Any) -> int:
+        """A value its hashable ``key`` tuple says all about (lists of indices, blocks of scalars)."""
+        found = self._index.get(key)
+        return self._put(key, value) if found is None else found
+
+
+def case_key(r: Mapping[str, Any]) -> str:
+    return json.dumps([r["case"], r["suite"], r["features"], r["dimensions"]], sort_keys=True, separators=(",", ":"))
+
+
+def case_table(results: Sequence[Mapping[str, Any]], from_id: Callable[[str], Mapping[str, str]]
+               ) -> tuple[list[list[Any]], list[dict[str, str]], list[int]]:
+    """The distinct cases of ``results`` in first-seen order, their distinct dimensions, and each result's case index."""
+    table: list[list[Any]] = []
+    dims = _Pool()
+    index: dict[str, int] = {}
+    quick: dict[tuple[Any, ...], int] = {}  # (case, suite, id(features), id(dimensions)): shared lists skip the JSON key
+    keep: list[Any] = []  # the objects whose ids are in ``quick``
+    case_of = []
+    for r in results:
+        qk = (r["case"], r["suite"], id(r["features"]), id(r["dimensions"]))
+        found = quick.get(qk)
+        if found is None:
+            key = case_key(r)
+            found = index.get(key)
+            if found is None:
+                found = index[key] = len(table)
+                same = dict(r["dimensions"]) == dict(from_id(r["case"]))
+                table.append([r["case"], r["suite"], list(r["features"]), None if same else dims.add(dict(r["dimensions"]))])
+            quick[qk] = found
+            keep.append((r["features"], r["dimensions"]))
+        case_of.append(found)
+    return table, dims.items, case_of
+
+
+def encode(results: Sequence[Mapping[str, Any]], case_of: Sequence[int], memo: dict[int, tuple[Any, str]] | None = None) -> dict[str, Any]:
+    """Pools and rows for ``results``; ``case_of[i]`` is the case index of ``results[i]`` (see :func:`case_table`).
+    The dimensions pool is left empty: it belongs with the case table. Pass one ``memo`` to several calls over the
+    same report (its parts) so each shared block is serialised once."""
+    memo = {} if memo is None else memo
+    pools = {name: _Pool(memo) for name in POOLS}
+    ev_pool, step_pool, problem_pool = pools["evidence"], pools["step"], pools["problem"]
+    rows = []
+    for r, case in zip(results, case_of, strict=True):
+        observed = r["observed"]
+        block = tuple((k, v) for k, v in observed.items() if k not in _OBSERVED_OWN)
+        ev = tuple(ev_pool.add(e) for e in r["evidence"])
+        st = tuple(step_pool.add(s) for s in r["explanation"])
+        pr = tuple(problem_pool.add(p) for p in r["problems"])
+        rows.append([
+            case,
+            pools["probe"].add(r["probe"]),
+            r["status"],
+            pools["expected"].add(r["expected"]),
+            pools["observed"].add_flat(block, dict(block)),
+            pools["raw"].add(observed["raw"]),
+            observed["duration_s"],
+            pools["evidence_list"].add_flat(ev, list(ev)),
+            pools["explanation"].add_flat(st, list(st)),
+            pools["problems"].add_flat(pr, list(pr)),
+            r["convergence_s"],
+        ])
+    keys = _pack_expected(pools)
+    return {"pool": {name: p.items for name, p in pools.items()}, "expected_keys": keys,
+            "results": {"columns": list(ROW_COLUMNS), "rows": rows}}
+
+
+def _pack_expected(pools: Mapping[str, _Pool]) -> list[list[str]]:
+    """Turn the pooled expected blocks that share the first block's keys into arrays; returns [key, how] pairs."""
+    blocks = pools["expected"].items
+    if not blocks:
+        return []
+    names = list(blocks[0])
+    same = [b for b in blocks if list(b) == names]
+    keys = []
+    for k in names:
+        values = [b[k] for b in same]
+        how = ("text" if all(v is None or isinstance(v, str) for v in values)
+               else "list" if all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in values) else "value")
+        keys.append([k, how])
+
+    def pack(k: str, how: str, v: Any) -> Any:
+        if how == "text":
+            return None if v is None else pools["text"].add(v)
+        return pools["lists"].add(v) if how == "list" else v
+
+    pools["expected"].items = [[pack(k, how, b[k]) for k, how in keys] if list(b) == names else b for b in blocks]
+    return keys
+
+
+def unpack_expected(keys: Sequence[Sequence[str]], pool: Mapping[str, Sequence[Any]]) -> list[Any]:
+    text, lists = pool["text"], pool["lists"]
+
+    def value(how: str, v: Any) -> Any:
+        if how == "text":
+            return None if v is None else text[v]
+        return lists[v] if how == "list" else v
+
+    return [{k: value(how, v) for (k, how), v in zip(keys, e, strict=True)} if isinstance(e, list) else e for e in pool["expected"]]
+
+
+def compact_problems(cases: Sequence[Any], pool: Mapping[str, Any], results: Mapping[str, Any],
+                     expected_keys: Sequence[Sequence[str]] = ()) -> list[str]:
+    """What the schema cannot say about the rows: their length, and that every index points into its pool or table."""
+    sizes = {name: len(pool.get(name, ())) for name in POOLS}
+    problems: list[str] = []
+
+    def bad(x: Any, size: int) -> bool:
+        return not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < size
+
+    if list(results.get("columns", ())) != list(ROW_COLUMNS):
+        return [f"results/columns: expected {list(ROW_COLUMNS)}"]
+    for i, case in enumerate(cases):
+        if not (isinstance(case, list) and len(case) == 4 and isinstance(case[0], str) and case[0]
+                and (case[1] is None or isinstance(case[1], str)) and isinstance(case[2], list)):
+            problems.append(f"cases/{i}: expected [id, suite, features, dimensions]")
+        elif case[3] is not None and bad(case[3], sizes["dimensions"]):
+            problems.append(f"cases/{i}/3: {case[3]!r} is not an index of pool/dimensions")
+    for name, item in _LIST_OF.items():
+        for i, lst in enumerate(pool.get(name, ())):
+            if any(bad(x, sizes[item]) for x in lst):
+                problems.append(f"pool/{name}/{i}: an index is not in pool/{item}")
+    for i, e in enumerate(pool.get("expected", ())):
+        if not isinstance(e, list):
+            continue
+        if len(e) != len(expected_keys):
+            problems.append(f"pool/expected/{i}: {len(e)} values for {len(expected_keys)} expected_keys")
+        elif any(v is not None and bad(v, sizes["text" if how == "text" else "lists"])
+                 for (_, how), v in zip(expected_keys, e, strict=True) if how in ("text", "list")):
+            problems.append(f"pool/expected/{i}: an index is not in pool/text or pool/lists")
+    for i, row in enumerate(results.get("rows", ())):
+        if len(problems) >= 5:
+            break
+        if not isinstance(row, list) or len(row) != len(ROW_COLUMNS):
+            problems.append(f"results/rows/{i}: expected a row of {len(ROW_COLUMNS)} values")
+            continue
+        if row[2] not in STATUSES:
+            problems.append(f"results/rows/{i}/2: status {row[2]!r} is not pass, fail or error")
+        if bad(row[0], len(cases)):
+            problems.append(f"results/rows/{i}/0: {row[0]!r} is not an index of cases (0..{len(cases) - 1})")
+        for pos, name in _REFS.items():
+            if bad(row[pos], sizes[name]):
+                problems.append(f"results/rows/{i}/{pos}: {row[pos]!r} is not an index of pool/{name} (0..{sizes[name] - 1})")
+                break
+    return problems
+
+
+def expand(cases: Sequence[Sequence[Any]], pool: Mapping[str, Sequence[Any]], rows: Iterable[Sequence[Any]],
+           expected_keys: Sequence[Sequence[str]],
+           from_id: Callable[[str], dict[str, str]]) -> list[dict[str, Any]]:
+    """The schema 1.x ``results`` list from the compact form."""
+    probe, observed, raw, dims = pool["probe"], pool["observed"], pool["raw"], pool["dimensions"]
+    expected = unpack_expected(expected_keys, pool)
+    case_dims = [from_id(c[0]) if c[3] is None else dims[c[3]] for c in cases]
+    evidence, step, problem = pool["evidence"], pool["step"], pool["problem"]
+    evidence_list, explanation, problems = pool["evidence_list"], pool["explanation"], pool["problems"]
+    out = []
+    for c, p, status, e, o, w, duration, ev, st, pr, convergence in rows:
+        case_id, suite, features, _ = cases[c]
+        out.append({
+            "case": case_id, "probe": probe[p], "suite": suite, "features": features, "dimensions": case_dims[c], "status": status,
+            "expected": expected[e], "observed": {**observed[o], "duration_s": duration, "raw": raw[w]},
+            "evidence": [evidence[i] for i in evidence_list[ev]], "convergence_s": convergence,
+            "problems": [problem[i] for i in problems[pr]], "explanation": [step[i] for i in explanation[st]],
+        })
+    return out
