@@ -57,18 +57,22 @@ def test_json_validates_against_the_shipped_schema_and_is_compact(run: tuple[Pat
     assert schema_problems(stored) == []
     assert report_schema()["properties"]["apiVersion"]["const"] == API_VERSION == stored["apiVersion"] == doc["apiVersion"]
     assert stored["schemaVersion"] == SCHEMA_VERSION == "2.0" and stored["kind"] == "MeshConformanceReport"
-    assert len(stored["results"]["rows"]) == len(vs) and "results" in doc and len(doc["results"]) == len(vs)
+    assert stored["results"]["count"] == len(stored["results"]["status"]) == len(vs) == len(doc["results"])
+    assert stored["results"]["status"].count("f") == 1 and stored["results"]["status"].count("e") == 1
     # every distinct block once: far fewer explanation steps and expectations than probes
     assert len(stored["pool"]["step"]) < len(vs) and len(stored["pool"]["expected"]) <= len(vs)
 
 
 def test_a_broken_row_is_a_schema_problem(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:
     stored = json.loads(run[0].read_text())
-    stored["results"]["rows"][3][3] = len(stored["pool"]["expected"])  # an index past the pool
-    assert schema_problems(stored) == [f"results/rows/3/3: {len(stored['pool']['expected'])} is not an index of pool/expected "
-                                       f"(0..{len(stored['pool']['expected']) - 1})"]
-    stored["results"]["rows"][3] = [0]
-    assert schema_problems(stored)[0].startswith("results/rows/3: expected a row of 11 values")
+    size = len(stored["pool"]["expected"])
+    column = stored["results"]["columns"]["expected"]
+    column[3] += size  # delta-coded: the fourth probe now points past the pool
+    assert schema_problems(stored) == [f"results/columns/expected/3: {sum(column[:4])} is not an index of pool/expected (0..{size - 1})"]
+    column.pop()
+    assert schema_problems(stored) == [f"results/columns/expected: {len(column)} values for {len(column) + 1} probes"]
+    stored["results"]["status"] = "x" + stored["results"]["status"][1:]
+    assert schema_problems(stored)[0].startswith("results/status: 'xpp")  # the schema's pattern says it first
 
 
 def test_yaml_is_the_readable_digest(run: tuple[Path, list[Verdict], dict[str, Any]]) -> None:

@@ -8,8 +8,13 @@ distinct block once, in a pool, and each probe as one row of indices into the po
                                                                when they are the ones the case ID spells)
     pool:    {probe: [str], expected: [obj], observed: [obj], raw: [str], evidence: [obj], step: [obj], problem: [str],
               dimensions: [obj], evidence_list: [[evidence...]], explanation: [[step...]], problems: [[problem...]]}
-    results: {columns: [...ROW_COLUMNS], rows: [[case, probe, status, expected, observed, raw, duration_s,
-                                                evidence_list, explanation, problems, convergence_s], ...]}
+    results: {count: N, status: "ppf...e" (one letter a probe: pass, fail, error),
+              columns: {case: [...], probe: [...], expected: [...], observed: [...], raw: [...], duration_s: [...],
+                        evidence_list: [...], explanation: [...], problems: [...], convergence_s: [...]}}
+
+Each column holds one value a probe, in order. The index columns (every column but duration_s and convergence_s)
+are delta-coded: the first value is an index, each next one the difference to the previous index (consecutive probes
+share a case and often neighbouring blocks, so the numbers stay small).
 
 Expected blocks are stored as arrays in the order of ``expected_keys`` ([key, how]): how is "text" (an index into
 pool.text, or null), "list" (an index into pool.lists) or "value" (the value itself): keys, principals and rule lists
@@ -20,16 +25,18 @@ were the bulk of a block.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
-ROW_COLUMNS = ("case", "probe", "status", "expected", "observed", "raw", "duration_s", "evidence", "explanation", "problems",
-               "convergence_s")
+INDEX_COLUMNS = ("case", "probe", "expected", "observed", "raw", "evidence_list", "explanation", "problems")  # delta-coded
+VALUE_COLUMNS = ("duration_s", "convergence_s")
 POOLS = ("probe", "expected", "observed", "raw", "evidence", "step", "problem", "dimensions", "evidence_list", "explanation", "problems",
          "text", "lists")
-_REFS = {1: "probe", 3: "expected", 4: "observed", 5: "raw", 7: "evidence_list", 8: "explanation", 9: "problems"}  # row position -> pool
 _LIST_OF = {"evidence_list": "evidence", "explanation": "step", "problems": "problem"}  # pooled lists -> the pool of their items
-STATUSES = ("pass", "fail", "error")  # a row's status: the verdicts of mtls_conformance.outcomes.Status
+STATUSES = ("pass", "fail", "error")  # a probe's status: the verdicts of mtls_conformance.outcomes.Status
+_LETTER = {s: s[0] for s in STATUSES}
+_STATUS_OF = {s[0]: s for s in STATUSES}
 _OBSERVED_OWN = ("duration_s", "raw")  # per-probe fields kept out of the pooled observed block
 
 
@@ -105,29 +112,31 @@ def encode(results: Sequence[Mapping[str, Any]], case_of: Sequence[int], memo: d
     memo = {} if memo is None else memo
     pools = {name: _Pool(memo) for name in POOLS}
     ev_pool, step_pool, problem_pool = pools["evidence"], pools["step"], pools["problem"]
-    rows = []
+    cols: dict[str, list[Any]] = {name: [] for name in (*INDEX_COLUMNS, *VALUE_COLUMNS)}
+    status = []
     for r, case in zip(results, case_of, strict=True):
         observed = r["observed"]
         block = tuple((k, v) for k, v in observed.items() if k not in _OBSERVED_OWN)
         ev = tuple(ev_pool.add(e) for e in r["evidence"])
         st = tuple(step_pool.add(s) for s in r["explanation"])
         pr = tuple(problem_pool.add(p) for p in r["problems"])
-        rows.append([
-            case,
-            pools["probe"].add(r["probe"]),
-            r["status"],
-            pools["expected"].add(r["expected"]),
-            pools["observed"].add_flat(block, dict(block)),
-            pools["raw"].add(observed["raw"]),
-            observed["duration_s"],
-            pools["evidence_list"].add_flat(ev, list(ev)),
-            pools["explanation"].add_flat(st, list(st)),
-            pools["problems"].add_flat(pr, list(pr)),
-            r["convergence_s"],
-        ])
+        status.append(_LETTER[r["status"]])
+        cols["case"].append(case)
+        cols["probe"].append(pools["probe"].add(r["probe"]))
+        cols["expected"].append(pools["expected"].add(r["expected"]))
+        cols["observed"].append(pools["observed"].add_flat(block, dict(block)))
+        cols["raw"].append(pools["raw"].add(observed["raw"]))
+        cols["duration_s"].append(observed["duration_s"])
+        cols["evidence_list"].append(pools["evidence_list"].add_flat(ev, list(ev)))
+        cols["explanation"].append(pools["explanation"].add_flat(st, list(st)))
+        cols["problems"].append(pools["problems"].add_flat(pr, list(pr)))
+        cols["convergence_s"].append(r["convergence_s"])
+    for name in INDEX_COLUMNS:
+        col = cols[name]
+        cols[name] = col[:1] + [b - a for a, b in pairwise(col)]
     keys = _pack_expected(pools)
     return {"pool": {name: p.items for name, p in pools.items()}, "expected_keys": keys,
-            "results": {"columns": list(ROW_COLUMNS), "rows": rows}}
+            "results": {"count": len(status), "status": "".join(status), "columns": cols}}
 
 
 def _pack_expected(pools: Mapping[str, _Pool]) -> list[list[str]]:
@@ -173,8 +182,17 @@ def compact_problems(cases: Sequence[Any], pool: Mapping[str, Any], results: Map
     def bad(x: Any, size: int) -> bool:
         return not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < size
 
-    if list(results.get("columns", ())) != list(ROW_COLUMNS):
-        return [f"results/columns: expected {list(ROW_COLUMNS)}"]
+    count, columns, status = results.get("count"), results.get("columns", {}), results.get("status", "")
+    for name in (*INDEX_COLUMNS, *VALUE_COLUMNS):
+        if len(columns.get(name, ())) != count:
+            problems.append(f"results/columns/{name}: {len(columns.get(name, ()))} values for {count} probes")
+    if len(status) != count:
+        problems.append(f"results/status: {len(status)} letters for {count} probes")
+    bad_letters = set(status) - set(_STATUS_OF)
+    if bad_letters:
+        problems.append(f"results/status: {''.join(sorted(bad_letters))!r} is not p (pass), f (fail) or e (error)")
+    if problems:
+        return problems
     for i, case in enumerate(cases):
         if not (isinstance(case, list) and len(case) == 4 and isinstance(case[0], str) and case[0]
                 and (case[1] is None or isinstance(case[1], str)) and isinstance(case[2], list)):
@@ -193,38 +211,46 @@ def compact_problems(cases: Sequence[Any], pool: Mapping[str, Any], results: Map
         elif any(v is not None and bad(v, sizes["text" if how == "text" else "lists"])
                  for (_, how), v in zip(expected_keys, e, strict=True) if how in ("text", "list")):
             problems.append(f"pool/expected/{i}: an index is not in pool/text or pool/lists")
-    for i, row in enumerate(results.get("rows", ())):
-        if len(problems) >= 5:
-            break
-        if not isinstance(row, list) or len(row) != len(ROW_COLUMNS):
-            problems.append(f"results/rows/{i}: expected a row of {len(ROW_COLUMNS)} values")
-            continue
-        if row[2] not in STATUSES:
-            problems.append(f"results/rows/{i}/2: status {row[2]!r} is not pass, fail or error")
-        if bad(row[0], len(cases)):
-            problems.append(f"results/rows/{i}/0: {row[0]!r} is not an index of cases (0..{len(cases) - 1})")
-        for pos, name in _REFS.items():
-            if bad(row[pos], sizes[name]):
-                problems.append(f"results/rows/{i}/{pos}: {row[pos]!r} is not an index of pool/{name} (0..{sizes[name] - 1})")
+    sizes["case"] = len(cases)
+    for name in INDEX_COLUMNS:
+        where = "cases" if name == "case" else f"pool/{name}"
+        for i, x in enumerate(undelta(columns[name])):
+            if bad(x, sizes[name]):
+                problems.append(f"results/columns/{name}/{i}: {x!r} is not an index of {where} (0..{sizes[name] - 1})")
                 break
     return problems
 
 
-def expand(cases: Sequence[Sequence[Any]], pool: Mapping[str, Sequence[Any]], rows: Iterable[Sequence[Any]],
-           expected_keys: Sequence[Sequence[str]],
-           from_id: Callable[[str], dict[str, str]]) -> list[dict[str, Any]]:
+def undelta(col: Sequence[Any]) -> list[Any]:
+    """A delta-coded index column -> the indices (a non-integer comes back as found, for the checker to name)."""
+    out: list[Any] = []
+    total = 0
+    for x in col:
+        if not isinstance(x, int) or isinstance(x, bool):
+            return [*out, x]
+        total += x
+        out.append(total)
+    return out
+
+
+def expand(cases: Sequence[Sequence[Any]], pool: Mapping[str, Sequence[Any]], results: Mapping[str, Any],
+           expected_keys: Sequence[Sequence[str]], from_id: Callable[[str], dict[str, str]]) -> list[dict[str, Any]]:
     """The schema 1.x ``results`` list from the compact form."""
     probe, observed, raw, dims = pool["probe"], pool["observed"], pool["raw"], pool["dimensions"]
-    expected = unpack_expected(expected_keys, pool)
-    case_dims = [from_id(c[0]) if c[3] is None else dims[c[3]] for c in cases]
     evidence, step, problem = pool["evidence"], pool["step"], pool["problem"]
     evidence_list, explanation, problems = pool["evidence_list"], pool["explanation"], pool["problems"]
+    expected = unpack_expected(expected_keys, pool)
+    case_dims = [from_id(c[0]) if c[3] is None else dims[c[3]] for c in cases]
+    cols = results["columns"]
+    idx = {name: undelta(cols[name]) for name in INDEX_COLUMNS}
     out = []
-    for c, p, status, e, o, w, duration, ev, st, pr, convergence in rows:
+    for c, p, letter, e, o, w, duration, ev, st, pr, convergence in zip(
+            idx["case"], idx["probe"], results["status"], idx["expected"], idx["observed"], idx["raw"], cols["duration_s"],
+            idx["evidence_list"], idx["explanation"], idx["problems"], cols["convergence_s"], strict=True):
         case_id, suite, features, _ = cases[c]
         out.append({
-            "case": case_id, "probe": probe[p], "suite": suite, "features": features, "dimensions": case_dims[c], "status": status,
-            "expected": expected[e], "observed": {**observed[o], "duration_s": duration, "raw": raw[w]},
+            "case": case_id, "probe": probe[p], "suite": suite, "features": features, "dimensions": case_dims[c],
+            "status": _STATUS_OF[letter], "expected": expected[e], "observed": {**observed[o], "duration_s": duration, "raw": raw[w]},
             "evidence": [evidence[i] for i in evidence_list[ev]], "convergence_s": convergence,
             "problems": [problem[i] for i in problems[pr]], "explanation": [step[i] for i in explanation[st]],
         })

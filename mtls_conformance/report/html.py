@@ -25,7 +25,7 @@ from mtls_conformance.report.compact import case_table, encode
 from mtls_conformance.report.document import dimensions_from_id
 
 DATA_DIR = "data"
-PART_PROBES = 500  # probes per data part (a part never splits a case)
+PART_PROBES = 1000  # probes per data part (a part never splits a case)
 ATTENTION_ROWS = 200  # failed or unobserved probes listed on the first screen; the filters reach the rest
 
 
@@ -139,12 +139,14 @@ def _hash(case: str, probe: str | None = None) -> str:
 
 def _attention(doc: Mapping[str, Any]) -> str:
     """The first screen's list: every failed or unobserved probe and failed check, each with why, rule and a link."""
-    bad = [r for r in doc["results"] if r["status"] != Status.PASS]
+    bad = sorted((r for r in doc["results"] if r["status"] != Status.PASS), key=lambda r: r["status"] != Status.FAIL)  # failed first
     bad_checks = [(i, c) for i, c in enumerate(doc.get("checks") or []) if c["status"] != Status.PASS]
     total = len(bad) + len(bad_checks)
     if not total:
-        ran = doc["summary"]["probes"]["total"]
+        ran, skipped = doc["summary"]["probes"]["total"], doc["summary"]["cases"]["skipped"]
         text = f"All {ran} probes and every check passed." if ran else "No probe ran."
+        if skipped:
+            text += f" {skipped} case{'s' if skipped != 1 else ''} did not run (see Skipped cases below), so the result is {doc['result']}."
         return f'<section id="attention" class="ok"><h2>Nothing failed</h2><p>{_e(text)}</p></section>'
     rows = []
     for i, c in bad_checks:

@@ -194,7 +194,7 @@
   // ---- details, loaded per data part ------------------------------------------------------------------------
   const parts = {}, waiting = {};
   window.mtlsReportPart = function (n, b64) {
-    inflate(b64).then((data) => { parts[n] = data; (waiting[n] || []).forEach((w) => w.ok(data)); delete waiting[n]; },
+    inflate(b64).then(undelta).then((data) => { parts[n] = data; (waiting[n] || []).forEach((w) => w.ok(data)); delete waiting[n]; },
       (err) => (waiting[n] || []).forEach((w) => w.fail(err)));
   };
   function loadPart(n) {
@@ -208,17 +208,30 @@
       document.body.append(s);
     });
   }
+  // A part: {first, pool, expected_keys, results: {status, columns}} (mtls_conformance/report/compact.py); the index
+  // columns are delta-coded, and decoded once when the part arrives.
+  const INDEX_COLUMNS = ["case", "probe", "expected", "observed", "raw", "evidence_list", "explanation", "problems"];
+  function undelta(part) {
+    part.idx = {};
+    for (const name of INDEX_COLUMNS) {
+      let total = 0;
+      part.idx[name] = part.results.columns[name].map((d) => (total += d));
+    }
+    return part;
+  }
   function expand(data, i) {
-    const row = data.results.rows[i - data.first], pool = data.pool;
-    const [c, p, status, e, o, w, duration, ev, st, pr, convergence] = row;
-    const exp = pool.expected[e];
+    const k = i - data.first, pool = data.pool, x = data.idx, cols = data.results.columns;
+    const c = x.case[k];
+    const status = { p: "pass", f: "fail", e: "error" }[data.results.status[k]];
+    const exp = pool.expected[x.expected[k]];
     const unpack = (how, v) => how === "text" ? (v === null ? null : pool.text[v]) : (how === "list" ? pool.lists[v] : v);
-    const expected = Array.isArray(exp) ? Object.fromEntries(data.expected_keys.map(([k, how], n) => [k, unpack(how, exp[n])])) : exp;
+    const expected = Array.isArray(exp) ? Object.fromEntries(data.expected_keys.map(([key, how], n) => [key, unpack(how, exp[n])])) : exp;
     return {
-      case: cases[c][0], probe: pool.probe[p], suite: cases[c][1], dimensions: cases[c][2], status: status, expected: expected,
-      observed: Object.assign({}, pool.observed[o], { duration_s: duration, raw: pool.raw[w] }),
-      evidence: pool.evidence_list[ev].map((x) => pool.evidence[x]), convergence_s: convergence,
-      problems: pool.problems[pr].map((x) => pool.problem[x]), explanation: pool.explanation[st].map((x) => pool.step[x]),
+      case: cases[c][0], probe: pool.probe[x.probe[k]], suite: cases[c][1], dimensions: cases[c][2], status: status, expected: expected,
+      observed: Object.assign({}, pool.observed[x.observed[k]], { duration_s: cols.duration_s[k], raw: pool.raw[x.raw[k]] }),
+      evidence: pool.evidence_list[x.evidence_list[k]].map((n) => pool.evidence[n]), convergence_s: cols.convergence_s[k],
+      problems: pool.problems[x.problems[k]].map((n) => pool.problem[n]),
+      explanation: pool.explanation[x.explanation[k]].map((n) => pool.step[n]),
     };
   }
 

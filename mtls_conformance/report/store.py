@@ -53,7 +53,7 @@ def expand_doc(stored: Mapping[str, Any]) -> dict[str, Any]:
     if (schema_major(stored) or 0) < 2:
         return dict(stored)
     out = {k: v for k, v in stored.items() if k not in _COMPACT_KEYS}
-    out["results"] = expand(stored["cases"], stored["pool"], stored["results"]["rows"], stored["expected_keys"], dimensions_from_id)
+    out["results"] = expand(stored["cases"], stored["pool"], stored["results"], stored["expected_keys"], dimensions_from_id)
     return out
 
 
