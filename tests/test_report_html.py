@@ -13,6 +13,7 @@ import re
 import shutil
 import struct
 import subprocess
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from test_report_synthetic import HOSTILE_ID, SKIPPED, WRONG_PLAINTEXT, cases, m
 from mtls_conformance.report import load_report, write_run_report
 
 WIDTH, HEIGHT = 1400, 1000
-MTLS_BLUE, PLAINTEXT_ORANGE = (0x25, 0x63, 0xEB), (0xF5, 0x9E, 0x0B)  # --mtls and --plaintext in matrix.css
+MTLS_BLUE, PLAINTEXT_ORANGE, FAIL_RED = (0x25, 0x63, 0xEB), (0xF5, 0x9E, 0x0B), (0xDC, 0x26, 0x26)  # --mtls, --plaintext, --fail
 
 
 def _chromium() -> str:
@@ -154,3 +155,58 @@ def test_every_probe_is_a_cell_and_hostile_text_stays_text(tmp_path: Path, repor
     assert "Skipped cases (1)" in dom and SKIPPED[0][1] in dom
     assert f"Version facts for Istio 1.30.4 ({len(doc['version_facts'])})" in dom
     assert all(f"<td class=\"mono\">{f['id']}</td>" in dom for f in doc["version_facts"])
+
+
+def test_named_cases_get_a_grid_of_their_own(tmp_path: Path) -> None:
+    """Cases without matrix coordinates do not pile into one column: one row per case, one column per probe target."""
+    from dataclasses import replace
+
+    matrix = cases()
+    named = [replace(c, id=f"named/case-{i}", dimensions={}, origin="named") for i, c in enumerate(matrix[:3])]
+    case_list = [*matrix[3:6], *named]
+    path = write_run_report(tmp_path / "named", meta(), list(verdicts(case_list)), [], case_list)
+    dom = _dom_after(tmp_path, path.with_name("report.html"), "", "named")
+    grid = dom[dom.index('<div id="named">'):]
+    assert "Named cases (6 probes)" in grid and "(all)" not in dom
+    rows = re.findall(r"<tbody>.*?</tbody>", grid, re.S)[0]
+    assert [f"named/case-{i}" in rows for i in range(3)] == [True, True, True]
+    assert len(re.findall(r'<button class="cell ', grid)) == 6
+    heads = re.findall(r"<thead>.*?</thead>", grid, re.S)[0]
+    assert "srv/backend:8000" in heads and "srv/backend:9000" in heads  # columns: the probe targets
+
+
+def test_the_first_screen_says_what_failed_why_and_by_which_rule(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
+    page, doc = report
+    text = page.read_text()
+    attention = text[text.index('<section id="attention">'):text.index("</section>", text.index('<section id="attention">'))]
+    assert "Needs attention: 1 failed, 1 not observed" in attention
+    assert attention.index('class="badge c-fail"') < attention.index('class="badge c-error"')  # failed first
+    assert "expected mTLS, the X-Forwarded-Client-Cert header says plaintext" in attention
+    rule = doc["rules"]["server.strict"]
+    assert f'href="{rule["source"]}"' in attention.replace("&amp;", "&") and ">server.strict</a>" in attention
+    assert 'href="#case=mesh-STRICT%2Fns-none%2Fwl-none%2Fport-none%2Fdr-none%2Fauto-on%2Fsidecar-%3Esidecar&amp;probe=' in attention
+    assert '<details id="controls-box">' in text  # the filters start collapsed
+    # following the "details" link opens that probe's details, loaded from data/part-001.js
+    link = re.findall(r'class="details" href="([^"]+)"', attention)[0].replace("&amp;", "&")
+    dom = _dom_after(tmp_path, page, f"location.hash = {json.dumps(link)};", "follow")
+    detail = dom[dom.index('<aside id="detail"'):dom.index("</aside>")]
+    assert "why it failed" in detail and WRONG_PLAINTEXT.replace(">", "&gt;") in detail and "engine explanation" in detail
+
+
+def test_the_first_screen_of_a_smoke_sized_report(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
+    """The screenshot a person sees first: verdict, counts, what needs attention, the grid; timed against Chromium's start."""
+    page, _ = report
+    start = time.perf_counter()
+    _run(tmp_path, f"--screenshot={tmp_path / 'blank.png'}", "about:blank")
+    blank = time.perf_counter() - start
+    shot = tmp_path / "first-screen.png"
+    start = time.perf_counter()
+    result = _run(tmp_path, f"--screenshot={shot}", page.as_uri())
+    took = time.perf_counter() - start
+    assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
+    print(f"\nfirst screen, smoke-sized report: {took:.2f} s in headless Chromium ({took - blank:.2f} s beyond its {blank:.2f} s start); {shot}")
+    assert took - blank <= 3.0
+    width, _, rows = _decode_png(shot.read_bytes())
+    bpp = len(rows[0]) // width
+    assert _count(rows, FAIL_RED, bpp) > 200  # the FAILURE pill and the FAIL badge
+    assert _count(rows, MTLS_BLUE, bpp) > 400  # and the grid, on the first screen

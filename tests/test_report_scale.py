@@ -8,6 +8,8 @@ since the machines that run the self-tests are shared, and printed as measured.
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 from paths import ROOT
-from test_report_html import HEIGHT, MTLS_BLUE, WIDTH, _count, _decode_png, _run
+from test_report_html import HEIGHT, MTLS_BLUE, WIDTH, _count, _decode_png, _dom_after, _run
 from test_report_synthetic import made_up_observation, meta
 
 from mtls_conformance.engine import expect_all
@@ -35,6 +37,7 @@ FOLDER_BUDGET = 5 * MB
 COMMAND_BUDGET_S, COMMAND_SLACK_S = 2.0, 6.0  # the budget, and what a shared 2-core CI machine is allowed
 FIRST_SCREEN_BUDGET_S = 3.0
 FAILS, ERRORS = 3, 2  # deliberate deviations: probes observed plaintext where the engine expects mTLS; unobserved probes
+FAIL_FROM = (0, 2500, 5000)  # the failures are spread over the run (case numbers), so they fall in different data parts
 
 
 def _full_run() -> tuple[list[Verdict], list[tuple[str, str]], Any]:
@@ -47,7 +50,7 @@ def _full_run() -> tuple[list[Verdict], list[tuple[str, str]], Any]:
             continue
         for e in expect_all(case.scenario, version):
             obs, evidence = made_up_observation(e)
-            if fails < FAILS and e.connect and e.mtls and e.protocol == "http" and n % 7 == 0:
+            if fails < FAILS and n >= FAIL_FROM[fails] and e.connect and e.mtls and e.protocol == "http":
                 fails += 1
                 obs = replace(obs, xfcc=None, client_identity=None, server_identity=None)
                 evidence = [replace(ev, says_mtls=False) for ev in evidence]
@@ -130,3 +133,16 @@ def test_the_first_screen_of_a_full_profile_report_in_headless_chromium(full: tu
     assert _count(rows, MTLS_BLUE, len(rows[0]) // width) > 100  # the grid was drawn on the first screen
     page = path.with_name("report.html").read_text()
     assert f"Needs attention: {FAILS} failed, {ERRORS} not observed" in page
+
+
+def test_details_of_a_probe_load_from_its_part(full: tuple[Path, list[Verdict]], tmp_path: Path) -> None:
+    """The last failed probe's details come from a later data part, loaded (alone) when its "details" link is followed."""
+    path, _ = full
+    page = path.with_name("report.html")
+    links = re.findall(r'class="details" href="([^"]+)"', page.read_text())
+    assert len(links) == FAILS + ERRORS
+    dom = _dom_after(tmp_path, page, f"location.hash = {json.dumps(links[FAILS - 1].replace('&amp;', '&'))};", "follow")
+    loaded = re.findall(r'<script src="data/(part-\d+\.js)"', dom)
+    assert len(loaded) == 1 and loaded[0] != "part-001.js"  # one part, and not the first: only what was asked for
+    detail = dom[dom.index('<aside id="detail"'):dom.index("</aside>")]
+    assert "why it failed" in detail and "X-Forwarded-Client-Cert header says plaintext" in detail and "engine explanation" in detail
