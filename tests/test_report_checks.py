@@ -61,3 +61,6 @@ def test_the_html_page_shows_each_check_with_its_problems(tmp_path: Path) -> Non
     path = _write(tmp_path, "new", _rotation(("observed 0 rotation(s), need at least 2",)))
     page = (path.parent / "report.html").read_text()
     assert "checks judged as a whole" in page and CASE in page and "observed 0 rotation(s), need at least 2" in page
+    attention = page[page.index('<section id="attention">'):page.index("</section>", page.index('<section id="attention">'))]
+    assert "Needs attention: 1 failed" in attention and "observed 0 rotation(s), need at least 2" in attention
+    assert 'href="#check-0"' in attention and 'id="check-0"' in page  # the first screen links to the check's row

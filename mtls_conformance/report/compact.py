@@ -186,6 +186,9 @@ def compact_problems(cases: Sequence[Any], pool: Mapping[str, Any], results: Map
     for name in (*INDEX_COLUMNS, *VALUE_COLUMNS):
         if len(columns.get(name, ())) != count:
             problems.append(f"results/columns/{name}: {len(columns.get(name, ()))} values for {count} probes")
+    for name in VALUE_COLUMNS:
+        if not all(x is None or (isinstance(x, int | float) and not isinstance(x, bool)) for x in columns.get(name, ())):
+            problems.append(f"results/columns/{name}: every value must be a number or null")
     if len(status) != count:
         problems.append(f"results/status: {len(status)} letters for {count} probes")
     bad_letters = set(status) - set(_STATUS_OF)
