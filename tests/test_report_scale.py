@@ -53,7 +53,7 @@ def _full_run() -> tuple[list[Verdict], list[tuple[str, str]], Any]:
             if fails < FAILS and n >= FAIL_FROM[fails] and e.connect and e.mtls and e.protocol == "http":
                 fails += 1
                 obs = replace(obs, xfcc=None, client_identity=None, server_identity=None)
-                evidence = [replace(ev, says_mtls=False) for ev in evidence]
+                evidence = [replace(ev, says_mtls=False, detail=ev.detail.replace("mutual_tls", "none")) for ev in evidence]
             elif errors < ERRORS and n % 11 == 5:
                 errors += 1
                 obs, evidence = ProbeObservation(e.probe.id, ProbeOutcome.INCONCLUSIVE, raw="SYNTHETIC exec: error dialing backend"), []

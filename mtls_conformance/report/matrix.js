@@ -277,7 +277,10 @@
     if (location.hash !== hash) history.replaceState(null, "", hash);
     const box = openPanel([el("h2", { text: cases[p[P.case]][0] }), el("div", { class: "mono", text: p[P.probe] }),
       el("p", { class: "hint", text: "Loading the details…" })]);
-    if (scroll) document.getElementById("main").scrollIntoView({ block: "start" });
+    if (scroll) {  // from a link: show the probe's square (ringed) beside its details
+      const cell = document.querySelector('.cell[data-idx="' + i + '"]');
+      (cell || document.getElementById("main")).scrollIntoView({ block: cell ? "center" : "start", inline: "nearest" });
+    }
     loadPart(p[P.part]).then((data) => { if (state.selected === i) showDetail(expand(data, i)); }, () => {
       box.append(el("p", { class: "problems", text: "Could not load " + doc.parts.dir + "/" + doc.parts.names[p[P.part] - 1] +
         ": keep the data folder beside this page (report.json holds the same details)." }));
