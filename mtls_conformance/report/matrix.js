@@ -295,7 +295,7 @@
     const obs = el("div", {}, [el("div", { class: "hint", text: "observed" }), el("div", { class: "big", text: outcomeWords(o.outcome) }),
       el("div", { class: "mono", text: o.outcome })]);
     parts.push(el("div", { class: "cmp" }, [exp, obs]));
-    if (r.problems.length) parts.push(el("h3", { text: "why it failed" }), el("ul", { class: "problems" }, r.problems.map((p) => el("li", { text: p }))));
+    if (r.problems.length) parts.push(el("h3", { text: r.status === "error" ? "why it was not observed" : "why it failed" }), el("ul", { class: "problems" }, r.problems.map((p) => el("li", { text: p }))));
     parts.push(el("h3", { text: "expected" }), kv([
       ["server mode", e.server_mode || "no sidecar"], ["client sends", e.client_sends], ["address", e.address + " port " + e.port],
       ["target port", e.target_port], ["protocol", e.protocol], ["client identity", e.client_principal], ["server identity", e.server_principal],
