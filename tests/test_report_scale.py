@@ -31,6 +31,8 @@ from mtls_conformance.report import load_report, write_run_report
 from mtls_conformance.verdict import Verdict, judge
 from mtls_conformance.versions import resolve_version
 
+pytestmark = pytest.mark.slow  # about 25 s: the full-profile plan, 21,000+ verdicts, three Chromium runs
+
 Cli = Callable[[Sequence[str]], subprocess.CompletedProcess[str]]
 MB = 1_000_000
 FOLDER_BUDGET = 5 * MB
