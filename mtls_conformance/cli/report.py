@@ -43,14 +43,14 @@ def summary_text(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mtls_conformance.report.store import HTML_NAME, load_report, resolve_report_path, write_html  # here: other subcommands start fast
+    from mtls_conformance.report.store import HTML_NAME, load_report_forms, resolve_report_path, write_html  # here: subcommands start fast
 
     path = resolve_report_path(args.report)
-    doc = load_report(path)
+    doc, stored = load_report_forms(path)
     out = Path(args.html) if args.html else path.parent / HTML_NAME
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_html(out, doc)  # the page and data/ beside it
+        write_html(out, doc, stored)  # the page and data/ beside it
     except OSError as exc:
         raise InputError("--html", f"cannot write {out} ({exc.strerror})", "choose a writable path") from None
     if args.format == "json":

@@ -33,7 +33,7 @@ INDEX_COLUMNS = ("case", "probe", "expected", "observed", "raw", "evidence_list"
 VALUE_COLUMNS = ("duration_s", "convergence_s")
 POOLS = ("probe", "expected", "observed", "raw", "evidence", "step", "problem", "dimensions", "evidence_list", "explanation", "problems",
          "text", "lists")
-_LIST_OF = {"evidence_list": "evidence", "explanation": "step", "problems": "problem"}  # pooled lists -> the pool of their items
+LIST_OF = {"evidence_list": "evidence", "explanation": "step", "problems": "problem"}  # pooled lists -> the pool of their items
 STATUSES = ("pass", "fail", "error")  # a probe's status: the verdicts of mtls_conformance.outcomes.Status
 _LETTER = {s: s[0] for s in STATUSES}
 _STATUS_OF = {s[0]: s for s in STATUSES}
@@ -202,7 +202,7 @@ def compact_problems(cases: Sequence[Any], pool: Mapping[str, Any], results: Map
             problems.append(f"cases/{i}: expected [id, suite, features, dimensions]")
         elif case[3] is not None and bad(case[3], sizes["dimensions"]):
             problems.append(f"cases/{i}/3: {case[3]!r} is not an index of pool/dimensions")
-    for name, item in _LIST_OF.items():
+    for name, item in LIST_OF.items():
         for i, lst in enumerate(pool.get(name, ())):
             if any(bad(x, sizes[item]) for x in lst):
                 problems.append(f"pool/{name}/{i}: an index is not in pool/{item}")

@@ -5,7 +5,8 @@ The page itself carries only what the first screen needs: the verdict, the count
 gzip-compressed summary of every probe (case, probe, verdict, outcomes) for the grid and the filters. The details of
 each probe (expectation, evidence, explanation, probe output) stay in data/part-NNN.js files beside the page, one per
 run of consecutive cases, each loaded by a script element only when a probe of it is opened: fetch() is refused on
-file:// pages, a script element is not. Each part calls ``mtlsReportPart(n, "<base64 gzip>")``.
+file:// pages, a script element is not. Each part calls ``mtlsReportPart(n, "<base64 gzip>")``; a part is report.json's
+compact form cut to its probes, with only the pool entries they use (keyed by their index in report.json's pools).
 
 Every string reaches the page as escaped text or through textContent, never as markup.
 """
@@ -18,10 +19,11 @@ import html
 import json
 from collections.abc import Mapping, Sequence
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 from mtls_conformance.outcomes import Status, describe, vocabulary
-from mtls_conformance.report.compact import case_table, encode
+from mtls_conformance.report.compact import INDEX_COLUMNS, LIST_OF, VALUE_COLUMNS, undelta
 from mtls_conformance.report.document import dimensions_from_id
 
 DATA_DIR = "data"
@@ -186,24 +188,57 @@ def part_name(n: int) -> str:
     return f"part-{n:03d}.js"
 
 
-def render_report_site(doc: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
-    """The page and its data parts (file name -> text) for the expanded report ``doc``."""
+def _part(stored: Mapping[str, Any], idx: Mapping[str, list[int]], start: int, end: int) -> dict[str, Any]:
+    """Probes [start, end) of the stored (compact) report with only the pool entries they use, renumbered: a part
+    reads exactly like report.json (cases keep their report-wide numbers: the page has the case table)."""
+    pool, cols = stored["pool"], stored["results"]["columns"]
+    used = {name: sorted(set(idx[name][start:end])) for name in INDEX_COLUMNS if name != "case"}
+    used.update({item: sorted({x for i in used[name] for x in pool[name][i]}) for name, item in LIST_OF.items()})
+    hows = [how for _, how in stored["expected_keys"]]
+    blocks = [pool["expected"][i] for i in used["expected"]]
+    arrays = [b for b in blocks if isinstance(b, list)]
+    used["text"] = sorted({v for b in arrays for v, how in zip(b, hows, strict=True) if how == "text" and v is not None})
+    used["lists"] = sorted({v for b in arrays for v, how in zip(b, hows, strict=True) if how == "list"})
+    local = {name: {g: n for n, g in enumerate(indices)} for name, indices in used.items()}
+    out_pool: dict[str, list[Any]] = {name: [pool[name][g] for g in used[name]] for name in ("probe", "observed", "raw", "evidence", "step",
+                                                                                           "problem", "text", "lists")}
+    for name, item in LIST_OF.items():
+        out_pool[name] = [[local[item][x] for x in pool[name][g]] for g in used[name]]
+
+    def renumber(block: Any) -> Any:
+        if not isinstance(block, list):
+            return block
+        return [local["text"][v] if how == "text" and v is not None else local["lists"][v] if how == "list" else v
+                for v, how in zip(block, hows, strict=True)]
+
+    out_pool["expected"] = [renumber(b) for b in blocks]
+    columns: dict[str, Any] = {name: cols[name][start:end] for name in VALUE_COLUMNS}
+    for name in INDEX_COLUMNS:
+        col = idx[name][start:end] if name == "case" else [local[name][g] for g in idx[name][start:end]]
+        columns[name] = col[:1] + [b - a for a, b in pairwise(col)]
+    return {"first": start, "expected_keys": stored["expected_keys"], "pool": out_pool,
+            "results": {"count": end - start, "status": stored["results"]["status"][start:end], "columns": columns}}
+
+
+def render_report_site(doc: Mapping[str, Any], stored: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """The page and its data parts (file name -> text) for a report: ``doc`` expanded, ``stored`` as in report.json."""
     results = doc["results"]
-    cases, dims, case_of = case_table(results, dimensions_from_id)
+    idx = {name: undelta(stored["results"]["columns"][name]) for name in INDEX_COLUMNS}
+    case_of = idx["case"]
     ranges = _parts(results)
     parts: dict[str, str] = {}
     probes: list[list[Any]] = []
-    memo: dict[int, tuple[Any, str]] = {}
     for n, (start, end) in enumerate(ranges, 1):
-        chunk = results[start:end]
-        parts[part_name(n)] = f"mtlsReportPart({n},\"{packed({'first': start, **encode(chunk, case_of[start:end], memo)})}\");\n"
-        for r, case in zip(chunk, case_of[start:end], strict=True):
+        parts[part_name(n)] = f"mtlsReportPart({n},\"{packed(_part(stored, idx, start, end))}\");\n"
+        for r, case in zip(results[start:end], case_of[start:end], strict=True):
             e, o = r["expected"], r["observed"]
             probes.append([case, r["probe"], r["status"], e["outcome"], o["outcome"], e["category"], o["category"],
                            e.get("server_mode"), e.get("client_sends"), n])
+    dims = stored["pool"]["dimensions"]
+    cases = [[c[0], c[1], dimensions_from_id(c[0]) if c[3] is None else dims[c[3]]] for c in stored["cases"]]
     summary = {k: doc[k] for k in ("run", "mesh", "result", "summary", "skipped", "version_facts", "rules")}
     summary.update(checks=doc.get("checks") or [], parts={"dir": DATA_DIR, "names": list(parts)},
-                   cases=[[c[0], c[1], dimensions_from_id(c[0]) if c[3] is None else dims[c[3]]] for c in cases], probes=probes)
+                   cases=cases, probes=probes)
     mesh = doc["mesh"]
     title = f"mTLS conformance: Istio {mesh['istio_version']} ({mesh['data_plane_mode']}, {mesh['profile']}) run {doc['run']['id']}"
     text = fill(_asset("matrix.html"), {

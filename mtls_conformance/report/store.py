@@ -76,13 +76,14 @@ def write_report_files(directory: Path, doc: dict[str, Any], stored: Mapping[str
     (directory / JSON_NAME).write_text(json.dumps(stored, separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8")
     (directory / YAML_NAME).write_text(yaml.dump(digest(doc), Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=120),
                                        encoding="utf-8")
-    write_html(directory / HTML_NAME, doc)
+    write_html(directory / HTML_NAME, doc, stored)
     return directory / JSON_NAME
 
 
-def write_html(page: Path, doc: Mapping[str, Any]) -> None:
-    """The page at ``page`` and its data/ folder beside it; parts a previous rendering left behind are removed."""
-    text, parts = render_report_site(doc)
+def write_html(page: Path, doc: Mapping[str, Any], stored: Mapping[str, Any] | None = None) -> None:
+    """The page at ``page`` and its data/ folder beside it; parts a previous rendering left behind are removed.
+    ``stored`` is the report's compact form (report.json), computed from ``doc`` when not given."""
+    text, parts = render_report_site(doc, compact_doc(doc) if stored is None else stored)
     data = page.parent / DATA_DIR
     data.mkdir(parents=True, exist_ok=True)
     for old in data.glob("part-*.js"):
@@ -116,6 +117,11 @@ def resolve_report_path(path: str | Path) -> Path:
 def load_report(path: str | Path) -> dict[str, Any]:
     """Load and validate a report.json (schema 2.x or 1.x; a 1.x report.yaml too) and return the expanded document.
     Raises InputError (one line) when it is missing or invalid."""
+    return load_report_forms(path)[0]
+
+
+def load_report_forms(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`load_report`, plus the report's compact (schema 2.x) form: as stored, or made from a 1.x report."""
     p = resolve_report_path(path)
     where = str(p)
     fix_path = "pass results/<run-id>/report.json written by a conformance run"
@@ -143,4 +149,5 @@ def load_report(path: str | Path) -> dict[str, Any]:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise InputError(where, f"does not match the report schema: {problems[0]}{more}", "regenerate it with a conformance run")
-    return expand_doc(doc)
+    expanded = expand_doc(doc)
+    return expanded, doc if major >= 2 else compact_doc(expanded)
