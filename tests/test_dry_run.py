@@ -6,7 +6,6 @@ answers every probe with the engine's own prediction."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from support.fake_cluster import kind_kubeconfig
 
 from mtls_conformance.plan.build import run_plan
 from mtls_conformance.plan.model import Target
+from mtls_conformance.report import load_report
 from mtls_conformance.versions import resolve_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def _dry_run(tmp: Path, mode: str, workers: int, *extra: str, env: dict[str, str
 def _report(results: Path) -> dict[str, Any]:
     reports = list(results.glob("*/report.json"))
     assert len(reports) == 1, reports
-    doc: dict[str, Any] = json.loads(reports[0].read_text())
+    doc: dict[str, Any] = load_report(reports[0])  # expands report.json 2.x (compact rows) to one document
     return doc
 
 
