@@ -88,7 +88,8 @@ def test_a_version_rule_shows_as_a_predicted_change(monkeypatch: pytest.MonkeyPa
     assert mtls_probes and len(p.changes) == len(mtls_probes)
     assert {(c.old_outcome, c.new_outcome) for c in p.changes} == {("mtls", "refused:reset")}
     text = prediction_text(p)
-    assert f"{len(mtls_probes)} probes are predicted to change behaviour:" in text and "expected: mTLS -> refused (connection reset)" in text
+    n_changed = len(mtls_probes)
+    assert f"{n_changed} probe{'' if n_changed == 1 else 's'} {'is' if n_changed == 1 else 'are'} predicted to change behaviour:" in text and "expected: mTLS -> refused (connection reset)" in text
     assert "refused (connection reset)" in prediction_html(p)
 
 
@@ -104,7 +105,7 @@ def test_user_scenarios_and_html(cli: Cli, user_file: Path, tmp_path: Path) -> N
     result = cli(["diff", "--expected", "1.30", "1.31", "--scenario", str(user_file), "--html", str(out)])
     assert result.returncode == 0, result.stderr
     n = len(expect_all(scenario_files([user_file])[0][1]))
-    assert f"1 cases, {n} probes from 1 scenario file(s)" in result.stdout
+    assert f"1 case, {n} probe{'' if n == 1 else 's'} from 1 scenario file" in result.stdout
     assert "Engine prediction: Istio 1.30 → 1.31" in out.read_text()
 
 

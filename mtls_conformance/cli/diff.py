@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mtls_conformance.cli import plural
 from mtls_conformance.errors import InputError
 from mtls_conformance.versions import resolve_version
 
@@ -42,6 +43,7 @@ def register(sub: Any) -> None:
                    help="with --expected: predict for these scenario files instead of the standard profile (repeatable)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     p.add_argument("--html", metavar="OUT", help="also write the diff as a self-contained HTML page")
+    p.add_argument("--allow-unpinned", action="store_true", help="with --expected: accept patches newer than their line's pinned patch")
     p.add_argument("--exit-code", action="store_true", help="exit 1 when a regression is found (for CI gates)")
     p.set_defaults(handler=run)
 
@@ -83,12 +85,12 @@ def _run_expected(args: argparse.Namespace) -> int:
     from mtls_conformance.report.diff_render import prediction_html, prediction_text
     from mtls_conformance.report.predict import ensure_distinct, predict, scenario_files, standard_cases
 
-    old = resolve_version(args.expected[0], "diff --expected OLD")
-    new = resolve_version(args.expected[1], "diff --expected NEW")
+    old = resolve_version(args.expected[0], "diff --expected OLD", allow_unpinned=args.allow_unpinned)
+    new = resolve_version(args.expected[1], "diff --expected NEW", allow_unpinned=args.allow_unpinned)
     ensure_distinct(old, new)
     if args.scenario:
         named = scenario_files(args.scenario)
-        source = f"{len(named)} scenario file(s)"
+        source = plural(len(named), "scenario file")
         old_cases, new_cases = named, named
     else:
         source, old_cases = standard_cases(old)

@@ -11,6 +11,11 @@ from mtls_conformance.report.html import plain_page
 from mtls_conformance.report.predict import Prediction
 
 
+def _n(count: int, word: str) -> str:
+    """``1 probe``, ``2 probes``: the counts these pages print."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _facts_text(facts: Sequence[FactChange], old: str, new: str) -> list[str]:
     if not facts:
         return [f"Version facts that differ between {old} and {new}: none."]
@@ -44,7 +49,7 @@ def run_diff_text(d: RunDiff) -> str:
     counts = ", ".join(f"{d.counts[c]} {c}" for c in CLASSES)
     lines = [
         f"Conformance diff: {_run_label(d.old)} -> {_run_label(d.new)}",
-        f"Compared {d.compared} probes present in both runs; {len(d.changes)} changed observed behaviour ({counts}).",
+        f"Compared {_n(d.compared, 'probe')} present in both runs; {len(d.changes)} changed observed behaviour ({counts}).",
     ]
     if not d.changes:
         lines.append("No probe changed observed behaviour.")
@@ -66,13 +71,13 @@ def prediction_text(p: Prediction) -> str:
     behaviour = [c for c in p.changes if c.outcome_changed]
     reasoning = [c for c in p.changes if not c.outcome_changed]
     lines = [
-        f"Engine prediction, Istio {old} -> {new} (no cluster): {p.cases} cases, {p.probes} probes from {p.source}, "
+        f"Engine prediction, Istio {old} -> {new} (no cluster): {_n(p.cases, 'case')}, {_n(p.probes, 'probe')} from {p.source}, "
         "expectations computed for both versions.",
     ]
     if not behaviour:
-        lines.append(f"No change in mTLS behaviour is predicted: all {p.probes} probes keep the same expected outcome.")
+        lines.append(f"No change in mTLS behaviour is predicted: all {_n(p.probes, 'probe')} keep the same expected outcome.")
     else:
-        lines.append(f"{len(behaviour)} probes are predicted to change behaviour:")
+        lines.append(f"{_n(len(behaviour), 'probe')} {'is' if len(behaviour) == 1 else 'are'} predicted to change behaviour:")
         for c in behaviour:
             lines += [
                 "", f"CHANGE       {c.case}", f"  probe:    {c.probe}",
@@ -80,7 +85,7 @@ def prediction_text(p: Prediction) -> str:
                 *(f"  {i}. {detail} [{rule}: {source}]" for i, (rule, detail, source) in enumerate(c.new_steps, 1)),
             ]
     if reasoning:
-        lines += ["", f"{len(reasoning)} probes keep their outcome but the engine's reasoning differs (rules cited):"]
+        lines += ["", f"{_n(len(reasoning), 'probe')} {'keeps its' if len(reasoning) == 1 else 'keep their'} outcome but the engine's reasoning differs (rules cited):"]
         lines += [f"  {c.case} {c.probe}: {', '.join(c.old_rules)} -> {', '.join(c.new_rules)}" for c in reasoning]
     for title, items in ((f"Cases planned for {old} only", p.only_old), (f"Cases planned for {new} only", p.only_new)):
         if items:
