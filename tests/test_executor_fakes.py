@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support.fake_cluster import LocalClock, matches_selector
+from support.fake_cluster import LocalClock, LocalDownloader, matches_selector
 
 from mtls_conformance.executor.download import Downloader
-from mtls_conformance.executor.errors import HarnessError
 from mtls_conformance.executor.kube import ExecResult, ObjectRef, PodInfo
 from mtls_conformance.executor.process import CommandResult
 
@@ -57,27 +56,16 @@ class FakeRunner:
         return [c for c in self.calls if Path(c[0]).name == program or c[0] == program]
 
 
-class FakeDownloader(Downloader):
-    """Serves files from memory; counts downloads; fails unknown URLs like the network would."""
+class FakeDownloader(LocalDownloader, Downloader):
+    """Serves files from memory; counts downloads; fails unknown URLs like the network would (the fake cluster's
+    downloader, filled by the test)."""
 
     def __init__(self, files: Mapping[str, bytes] | None = None) -> None:
-        self.files = dict(files or {})
-        self.downloaded: list[str] = []
+        super().__init__()
+        self.files.update(files or {})
 
     def serve(self, url: str, body: bytes) -> None:
         self.files[url] = body
-
-    def fetch_text(self, url: str) -> str:
-        if url not in self.files:
-            raise HarnessError(url, "download failed (HTTP 404)", "check your internet connection")
-        return self.files[url].decode()
-
-    def download(self, url: str, dest: Path) -> None:
-        if url not in self.files:
-            raise HarnessError(url, "download failed (HTTP 404)", "check your internet connection")
-        self.downloaded.append(url)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(self.files[url])
 
 
 def sha256(data: bytes) -> str:
