@@ -50,13 +50,11 @@ class RunLoop:
     open_session: Callable[[], MeshSessionLike]
     coordinator: MeshCoordinator
     results_dir: Path
-    worker: str = "main"
     verdicts: list[Verdict | CaseVerdict] = field(default_factory=list)
     _session: MeshSessionLike | None = None
     _open_error: str = ""
     _broken_phases: dict[str, str] = field(default_factory=dict)
     _observed: dict[str, dict[str, ProbeObservation]] = field(default_factory=dict)
-    _convergence: dict[str, float | None] = field(default_factory=dict)
 
     # --- the session ---------------------------------------------------------------------------------------
     @property
@@ -129,7 +127,6 @@ class RunLoop:
         if held_before != phase.name:
             self._observed.clear()  # the mesh may have moved since this process last probed
             self.session.joined_phase(phase)
-        self._convergence[phase.name] = seconds
         return seconds
 
     def release_unless(self, next_phase: str | None) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from mtls_conformance.plan.build import run_plan
 from mtls_conformance.plan.model import Plan, Target
-from mtls_conformance.scenario import Scenario, load_scenario
 from mtls_conformance.versions import IstioVersion
 
 
@@ -31,9 +30,6 @@ class RunOptions:
     kind_config: Path
     run_id: str
     suites_dir: Path | None = None  # where the suites' case records are (default: suites/ of the project)
-
-    def user_scenarios(self) -> tuple[Scenario, ...]:
-        return tuple(load_scenario(p) for p in self.scenario_files)
 
     @property
     def external(self) -> bool:
